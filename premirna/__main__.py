@@ -1,0 +1,5 @@
+"""Entry point for `python -m premirna`."""
+
+from premirna.cli import main
+
+raise SystemExit(main())
