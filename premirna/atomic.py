@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import io
 import os
 import tempfile
 from collections.abc import Iterator
@@ -38,11 +39,22 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "w", **kwargs: Any) ->
     """Open a temporary file for writing (gzip if `path` ends in .gz); rename on success."""
     with atomic_path(path) as tmp:
         if str(path).endswith(".gz"):
-            opener = gzip.open(tmp, mode if "b" in mode else mode.replace("w", "wt"), **kwargs)
+            # No file name and a zero time stamp in the gzip header: the same content gives the
+            # same bytes on every run, so checksums of outputs are comparable.
+            raw = open(tmp, "wb")  # noqa: SIM115
+            zipped = gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0)
+            if "b" in mode:
+                handle = zipped
+            else:
+                handle = io.TextIOWrapper(zipped, encoding=kwargs.get("encoding", "utf-8"))
+            try:
+                with handle:
+                    yield handle
+            finally:
+                raw.close()
         else:
-            opener = open(tmp, mode, **kwargs)  # noqa: SIM115
-        with opener as handle:
-            yield handle
+            with open(tmp, mode, **kwargs) as handle:
+                yield handle
 
 
 def write_tsv(frame: Any, path: str | os.PathLike[str]) -> None:

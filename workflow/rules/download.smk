@@ -1,0 +1,64 @@
+# Stage `download`: miRBase release files in (bundled copy or HTTPS), then the molecule table,
+# split once into train/val/test. Settings: the `download:` section of config/config.yaml.
+# Bundled files are found relative to the repository (workflow.basedir), so the workflow runs
+# from any working directory; so is a relative `download.coding` path.
+
+
+rule download_mirbase:
+    input:
+        # The bundled files are inputs only when they are the source: edits to them re-run this.
+        bundled=(
+            expand(
+                os.path.join(workflow.basedir, "resources/mirbase_v22/{name}"),
+                name=["MD5SUMS", "hairpin.fa.gz", "mature.fa.gz", "miRNA.dat.gz"],
+            )
+            if config["download"]["source"] == "bundled"
+            else []
+        ),
+    output:
+        hairpin="results/download/mirbase/hairpin.fa.gz",
+        mature="results/download/mirbase/mature.fa.gz",
+        mirna_dat="results/download/mirbase/miRNA.dat.gz",
+        manifest="results/download/mirbase/manifest.tsv",
+    log:
+        "results/logs/download/download_mirbase.log",
+    conda:
+        "../../envs/download.yaml"
+    params:
+        source=config["download"]["source"],
+        release=config["download"]["release"],
+        urls=config["download"]["urls"],
+        md5=config["download"]["md5"],
+        retries=config["download"]["retries"],
+        timeout_s=config["download"]["timeout_s"],
+    script:
+        "../scripts/download.py"
+
+
+# A checkpoint: the fold stage sizes its chunks from the number of rows written here.
+checkpoint make_molecules:
+    input:
+        hairpin=rules.download_mirbase.output.hairpin,
+        mirna_dat=rules.download_mirbase.output.mirna_dat,
+        coding=os.path.join(workflow.basedir, config["download"]["coding"]),
+    output:
+        molecules="results/download/molecules.tsv",
+        mature="results/download/mature.tsv",
+    log:
+        "results/logs/download/make_molecules.log",
+    conda:
+        "../../envs/download.yaml"
+    params:
+        species=config["download"]["species"],
+        iupac=config["download"]["iupac"],
+        coding_ratio=config["download"]["coding_ratio"],
+        shuffle_ratio=config["download"]["shuffle_ratio"],
+        split=config["download"]["split"],
+        max_per_class=config["download"]["max_per_class"],
+        release=config["download"]["release"],
+        seed=config["seed"],
+        # Shuffled negatives must fold into one hairpin under the fold stage's energy model.
+        temperature=config["fold"]["temperature"],
+        dangles=config["fold"]["dangles"],
+    script:
+        "../scripts/download_molecules.py"

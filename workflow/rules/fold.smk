@@ -1,0 +1,47 @@
+# Stage `fold`: ViennaRNA MFE structure, MFE and hairpin features of every molecule, scattered over
+# contiguous chunks of `fold.chunk_size` molecules (one job each on a cluster), then gathered in
+# order. Settings: the `fold:` section of config/config.yaml.
+
+
+wildcard_constraints:
+    chunk=r"\d+",
+
+
+rule fold_chunk:
+    input:
+        molecules="results/download/molecules.tsv",
+        mature="results/download/mature.tsv",
+    output:
+        table="results/fold/chunks/{chunk}.tsv",
+    log:
+        "results/logs/fold/fold_chunk_{chunk}.log",
+    benchmark:
+        "results/benchmarks/fold/fold_chunk_{chunk}.tsv"
+    conda:
+        "../../envs/fold.yaml"
+    # Folding processes per chunk; the real number comes from set-threads in profiles/default.
+    threads: 1
+    params:
+        temperature=config["fold"]["temperature"],
+        dangles=config["fold"]["dangles"],
+        chunk_size=config["fold"]["chunk_size"],
+    script:
+        "../scripts/fold.py"
+
+
+rule fold:
+    input:
+        chunks=fold_chunk_tables,
+        molecules="results/download/molecules.tsv",
+    output:
+        table="results/fold/folded.tsv",
+        settings="results/fold/settings.json",
+    log:
+        "results/logs/fold/fold.log",
+    conda:
+        "../../envs/fold.yaml"
+    params:
+        temperature=config["fold"]["temperature"],
+        dangles=config["fold"]["dangles"],
+    script:
+        "../scripts/fold_gather.py"
