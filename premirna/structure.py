@@ -52,8 +52,9 @@ def pair_table(structure: str) -> np.ndarray:
 def _hairpin_loops_from_table(table: np.ndarray) -> list[tuple[int, int]]:
     loops = []
     for i, j in enumerate(table.tolist()):
-        # A hairpin loop is a pair with nothing paired inside it: "(" + dots + ")".
-        if j > i and (j == i + 1 or bool(np.all(table[i + 1 : j] == -1))):
+        # A hairpin loop is a pair enclosing at least one base and nothing paired: "(" + dots + ")"
+        # (the Cordero encoder's pattern; an empty "()" encloses no loop).
+        if j > i + 1 and bool(np.all(table[i + 1 : j] == -1)):
             loops.append((i, j))
     return loops
 
@@ -61,7 +62,8 @@ def _hairpin_loops_from_table(table: np.ndarray) -> list[tuple[int, int]]:
 def hairpin_loops(structure: str) -> list[tuple[int, int]]:
     """Closing pairs (i, j) of every hairpin loop, 5' to 3'.
 
-    A hairpin loop is a base pair that encloses only unpaired positions: the ``(....)`` pattern.
+    A hairpin loop is a base pair that encloses one or more positions, all unpaired: the ``(....)``
+    pattern.
     """
     return _hairpin_loops_from_table(pair_table(structure))
 

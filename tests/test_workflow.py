@@ -1,0 +1,92 @@
+"""The workflow itself: lint, format, config validation, and an end-to-end run on small real data."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import BIN, REPO
+from workflow_run import small_config, snakemake, write_config
+
+pytestmark = pytest.mark.xdist_group("workflow")
+
+
+def test_snakemake_lint_is_clean():
+    proc = subprocess.run(
+        [str(BIN / "snakemake"), "--lint", "--cores", "1"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_snakefmt_check_is_clean():
+    proc = subprocess.run(
+        [str(BIN / "snakefmt"), "--check", "Snakefile", "workflow"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [
+        ({"downlaod": {}}, "downlaod"),
+        ({"fold": {"temperature": "hot"}}, "temperature"),
+        ({"download": {"iupac": "ignore"}}, "iupac"),
+    ],
+)
+def test_bad_config_stops_with_the_key_named(tmp_path, extra, named):
+    write_config(tmp_path, small_config(extra))
+    proc = snakemake(tmp_path, "--dry-run", "--cores", "1", check=False)
+    assert proc.returncode != 0
+    assert named in proc.stderr
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.slow
+def test_small_run_produces_every_stage(small_run):
+    molecules = pd.read_csv(small_run / "results/download/molecules.tsv", sep="\t")
+    assert set(molecules["split"]) == {"train", "val", "test"}
+    assert set(molecules["label"]) == {0, 1}
+    # no sequence in two splits
+    assert molecules.groupby("sequence")["split"].nunique().max() == 1
+
+    folded = pd.read_csv(small_run / "results/fold/folded.tsv", sep="\t")
+    assert list(folded["id"]) == list(molecules["id"])
+    assert (folded["structure"].str.len() == folded["sequence"].str.len()).all()
+    for column in ("mfe", "gc", "stem_length", "loop_size", "mfe_per_nt"):
+        assert folded[column].notna().all(), column
+
+    total = 0
+    for split in ("train", "val", "test"):
+        with np.load(small_run / f"results/encode/{split}.npz") as z:
+            assert z["images"].dtype == np.uint8 and z["images"].shape[1:] == (25, 100, 3)
+            assert len(z["ids"]) == len(z["labels"]) == len(z["images"])
+            total += len(z["ids"])
+    assert total == len(molecules)
+
+
+@pytest.mark.slow
+def test_changing_a_training_parameter_reruns_training_only(small_run, tmp_path):
+    workdir = tmp_path / "run"
+    shutil.copytree(small_run, workdir, symlinks=True)
+    config = small_config({"train_cnn": {"learning_rate": 0.0005}})
+    write_config(workdir, config)
+    folded = workdir / "results/fold/folded.tsv"
+    image = workdir / "results/encode/train.npz"
+    before = (folded.stat().st_mtime_ns, image.stat().st_mtime_ns)
+
+    dry = snakemake(workdir, "--dry-run", "--cores", "2", "--quiet", "rules")
+    assert "train_cnn" in dry.stdout
+    for upstream in ("fold_chunk", "encode", "make_molecules"):
+        assert f"{upstream} " not in dry.stdout and not dry.stdout.strip().endswith(upstream)
+
+    snakemake(workdir, "--cores", "2")
+    assert (folded.stat().st_mtime_ns, image.stat().st_mtime_ns) == before
