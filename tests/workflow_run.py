@@ -25,7 +25,15 @@ SMALL_OVERRIDES: dict = {
     "train_cnn": {"epochs": 3, "patience": 3},
     "train_cvae": {"epochs": 3},
     "generate": {"n_per_condition": 8, "n_around": 2},
-    "interpret_cnn": {"n_molecules": 8, "smoothgrad_samples": 4},
+    "interpret_cnn": {
+        "n_molecules": 8,
+        "smoothgrad_samples": 4,
+        "ig_steps": 8,
+        "gradient_shap_samples": 4,
+        "occlusion_window": [13, 10],
+        "occlusion_stride": [12, 10],
+        "sanity_molecules": 8,
+    },
 }
 
 

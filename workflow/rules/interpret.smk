@@ -1,0 +1,196 @@
+# Stages `interpret_cnn` and `interpret_cvae`: what the two models learned, in biological terms.
+# interpret_cnn: captum attributions of the classifier on test molecules, the model-randomisation
+# sanity check (Adebayo et al. 2018), agreement between methods, attribution per hairpin region
+# (terminal loop, mature 5p/3p, stem, basal segment, tails, Drosha/Dicer cut sites) and the
+# comparison with the authors' average saliency map (resources/cordero_deepmir2019/).
+# interpret_cvae: each latent dimension of the CVAE against the hairpin attributes.
+# Settings: the `interpret_cnn:` and `interpret_cvae:` sections of config/config.yaml.
+import os
+
+# The authors' maps ship with the repository; found from this file, wherever the run happens.
+INTERPRET_REFERENCE = os.path.normpath(
+    os.path.join(
+        str(workflow.current_basedir), "..", "..", "resources", "cordero_deepmir2019"
+    )
+)
+
+
+rule interpret_cnn:
+    input:
+        model="results/train_cnn/model.pt",
+        images="results/encode/test.npz",
+        folded="results/fold/folded.tsv",
+        reference=os.path.join(INTERPRET_REFERENCE, "hsapseudo_tp_avg_map.npz"),
+        reference_tn=os.path.join(INTERPRET_REFERENCE, "hsapseudo_tn_avg_map.npz"),
+    output:
+        attributions="results/interpret_cnn/attributions.npz",
+        molecules=report(
+            "results/interpret_cnn/molecules.tsv",
+            caption="../report/interpret_cnn_molecules.rst",
+            category="8. interpret",
+            subcategory="CNN: attributions",
+            labels={"table": "explained molecules"},
+        ),
+        methods=report(
+            "results/interpret_cnn/methods.tsv",
+            caption="../report/interpret_cnn_methods.rst",
+            category="8. interpret",
+            subcategory="CNN: attributions",
+            labels={"table": "methods and settings"},
+        ),
+        examples_figure=report(
+            "results/interpret_cnn/examples.png",
+            caption="../report/interpret_cnn_examples.rst",
+            category="8. interpret",
+            subcategory="CNN: attributions",
+            labels={"figure": "example molecules, every method"},
+        ),
+        class_average_figure=report(
+            "results/interpret_cnn/class_average.png",
+            caption="../report/interpret_cnn_class_average.rst",
+            category="8. interpret",
+            subcategory="CNN: attributions",
+            labels={"figure": "class-average maps"},
+        ),
+        sanity=report(
+            "results/interpret_cnn/sanity.tsv",
+            caption="../report/interpret_cnn_sanity.rst",
+            category="8. interpret",
+            subcategory="CNN: trust",
+            labels={"table": "model-randomisation check"},
+        ),
+        sanity_figure=report(
+            "results/interpret_cnn/sanity.png",
+            caption="../report/interpret_cnn_sanity.rst",
+            category="8. interpret",
+            subcategory="CNN: trust",
+            labels={"figure": "model-randomisation check"},
+        ),
+        agreement=report(
+            "results/interpret_cnn/agreement.tsv",
+            caption="../report/interpret_cnn_agreement.rst",
+            category="8. interpret",
+            subcategory="CNN: trust",
+            labels={"table": "agreement between methods"},
+        ),
+        agreement_figure=report(
+            "results/interpret_cnn/agreement.png",
+            caption="../report/interpret_cnn_agreement.rst",
+            category="8. interpret",
+            subcategory="CNN: trust",
+            labels={"figure": "agreement between methods"},
+        ),
+        reference=report(
+            "results/interpret_cnn/reference.tsv",
+            caption="../report/interpret_cnn_reference.rst",
+            category="8. interpret",
+            subcategory="CNN: trust",
+            labels={"table": "comparison with Cordero et al. 2019"},
+        ),
+        regions=report(
+            "results/interpret_cnn/regions.tsv",
+            caption="../report/interpret_cnn_regions.rst",
+            category="8. interpret",
+            subcategory="CNN: biology",
+            labels={"table": "attribution per hairpin region"},
+        ),
+        regions_figure=report(
+            "results/interpret_cnn/regions.png",
+            caption="../report/interpret_cnn_regions.rst",
+            category="8. interpret",
+            subcategory="CNN: biology",
+            labels={"figure": "attribution per hairpin region"},
+        ),
+        profile=report(
+            "results/interpret_cnn/profile.tsv",
+            caption="../report/interpret_cnn_profile.rst",
+            category="8. interpret",
+            subcategory="CNN: biology",
+            labels={"table": "importance along the hairpin"},
+        ),
+        profile_figure=report(
+            "results/interpret_cnn/profile.png",
+            caption="../report/interpret_cnn_profile.rst",
+            category="8. interpret",
+            subcategory="CNN: biology",
+            labels={"figure": "importance along the hairpin"},
+        ),
+    log:
+        "results/logs/interpret_cnn/interpret_cnn.log",
+    benchmark:
+        "results/benchmarks/interpret_cnn/interpret_cnn.tsv"
+    conda:
+        "../../envs/interpret.yaml"
+    threads: 2
+    params:
+        settings=config["interpret_cnn"],
+        seed=config["interpret_cnn"].get("seed", config["seed"]),
+    script:
+        "../scripts/interpret_cnn.py"
+
+
+rule interpret_cvae:
+    input:
+        model="results/train_cvae/model.pt",
+        images="results/encode/test.npz",
+        folded="results/fold/folded.tsv",
+        # The generate stage's latent-traversal table, when that stage is in the workflow.
+        traversals=lambda wildcards: (
+            rules.generate.output.traversals if rules.has("generate") else []
+        ),
+    output:
+        latents="results/interpret_cvae/latents.npz",
+        summary=report(
+            "results/interpret_cvae/summary.tsv",
+            caption="../report/interpret_cvae_summary.rst",
+            category="8. interpret",
+            subcategory="CVAE: latent space",
+            labels={"table": "latent factors in words"},
+        ),
+        links=report(
+            "results/interpret_cvae/links.tsv",
+            caption="../report/interpret_cvae_links.rst",
+            category="8. interpret",
+            subcategory="CVAE: latent space",
+            labels={"table": "latent dimensions vs attributes"},
+        ),
+        links_figure=report(
+            "results/interpret_cvae/links.png",
+            caption="../report/interpret_cvae_links.rst",
+            category="8. interpret",
+            subcategory="CVAE: latent space",
+            labels={"figure": "latent dimensions vs attributes"},
+        ),
+        probe=report(
+            "results/interpret_cvae/probe.tsv",
+            caption="../report/interpret_cvae_probe.rst",
+            category="8. interpret",
+            subcategory="CVAE: latent space",
+            labels={"table": "linear probes"},
+        ),
+        probe_figure=report(
+            "results/interpret_cvae/probe.png",
+            caption="../report/interpret_cvae_probe.rst",
+            category="8. interpret",
+            subcategory="CVAE: latent space",
+            labels={"figure": "linear probes"},
+        ),
+        traversal_figure=report(
+            "results/interpret_cvae/traversals.png",
+            caption="../report/interpret_cvae_traversals.rst",
+            category="8. interpret",
+            subcategory="CVAE: latent space",
+            labels={"figure": "latent traversals"},
+        ),
+    log:
+        "results/logs/interpret_cvae/interpret_cvae.log",
+    benchmark:
+        "results/benchmarks/interpret_cvae/interpret_cvae.tsv"
+    conda:
+        "../../envs/interpret.yaml"
+    threads: 2
+    params:
+        settings=config["interpret_cvae"],
+        seed=config["interpret_cvae"].get("seed", config["seed"]),
+    script:
+        "../scripts/interpret_cvae.py"
