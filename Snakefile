@@ -15,4 +15,23 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/download.smk"
 include: "workflow/rules/fold.smk"
 include: "workflow/rules/encode.smk"
+include: "workflow/rules/train_cnn.smk"
+include: "workflow/rules/evaluate_cnn.smk"
+include: "workflow/rules/classify.smk"
+include: "workflow/rules/train_cvae.smk"
+include: "workflow/rules/generate.smk"
+include: "workflow/rules/validate.smk"
+include: "workflow/rules/interpret.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        rules.evaluate_cnn.output,
+        rules.validate.output,
+        rules.interpret_cnn.output,
+        rules.interpret_cvae.output,
+        expand("results/classify/{name}.tsv", name=config["classify"]["candidates"]),
+
+
 include: "workflow/rules/targets.smk"

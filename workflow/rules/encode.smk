@@ -21,7 +21,7 @@ rule encode:
         "../../envs/encode.yaml"
     params:
         # Positives and as many negatives in the figure (encodable test molecules, seeded choice).
-        n_examples=4,
+        n_examples=config["encode"]["n_examples"],
         seed=config["seed"],
     script:
         "../scripts/encode.py"

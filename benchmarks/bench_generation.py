@@ -1,0 +1,182 @@
+"""Benchmark: does the conditional VAE generate real pre-miRNA hairpins? (the issue's targets)
+
+Runs the stage functions end to end: train_cvae -> generate -> validate, and prints every target
+of the issue (SCIENCE.md section 3 definitions) with the value reached by the molecules sampled
+from the prior and by the three baselines scored the same way (real held-out pre-miRNAs, their
+dinucleotide shuffles, random sequences of matched length and GC), then the per-condition table.
+
+Inputs: the pipeline's own outputs when they exist (`results/fold/folded.tsv`,
+`results/encode/*.npz`, `results/train_cnn/model.pt`), else the benchmark prepares them in
+`--workdir` with the same library functions and the default configuration (human miRBase 22
+hairpins + as many CODING pseudo-hairpins, seeded 70/15/15 split, ViennaRNA folds, Cordero images,
+the default CNN). The train_cvae and generate settings are config/config.yaml's sections (or the
+library defaults), changed with `--set section.key=value`.
+
+    .venv/bin/python benchmarks/bench_generation.py
+    .venv/bin/python benchmarks/bench_generation.py --set generate.guidance=3 --reuse-model
+    .venv/bin/python benchmarks/bench_generation.py --set train_cvae.beta=0.5 --workdir /tmp/b2
+
+Appends one row per run (settings, seconds, every target) to `--out` (TSV, default in --workdir).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from premirna.cvae_train import train_cvae  # noqa: E402
+from premirna.generate import generate  # noqa: E402
+from premirna.logs import setup_logging  # noqa: E402
+from premirna.validate import validate  # noqa: E402
+
+SPLITS = ("train", "val", "test")
+GENERATE_OUTPUTS = ("table", "fasta", "npz", "traversals", "traversal_figure")
+VALIDATE_OUTPUTS = ("molecules", "summary", "targets", "realism", "metrics")
+
+
+def read_config() -> dict:
+    path = REPO / "config" / "config.yaml"
+    return yaml.safe_load(path.read_text()) if path.exists() else {}
+
+
+def apply_overrides(config: dict, pairs: list[str]) -> dict:
+    """`section.key=value` (values parsed as YAML; `train_cvae.model.key` reaches the network)."""
+    for pair in pairs:
+        key, value = pair.split("=", 1)
+        *path, last = key.split(".")
+        node = config
+        for part in path:
+            node = node.setdefault(part, {})
+        node[last] = yaml.safe_load(value)
+    return config
+
+
+def prepare_inputs(workdir: Path, config: dict, log: logging.Logger) -> dict[str, Path]:
+    """Pipeline outputs if present, else molecules -> folds -> images (-> CNN) in `workdir`."""
+    results = REPO / "results"
+    paths = {"folded": results / "fold" / "folded.tsv", "cnn": results / "train_cnn" / "model.pt"}
+    paths.update({s: results / "encode" / f"{s}.npz" for s in SPLITS})
+    if all(p.exists() for p in paths.values()):
+        log.info("using the pipeline's outputs in %s", results)
+        return paths
+    from premirna.cnn_train import train_cnn
+    from premirna.encode import encode_splits
+    from premirna.fold import fold_table
+    from premirna.split import build_molecules
+
+    download = config.get("download", {})
+    fold = config.get("fold", {})
+    data = workdir / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    paths = {"folded": data / "folded.tsv", "cnn": data / "cnn" / "model.pt"}
+    paths.update({s: data / f"{s}.npz" for s in SPLITS})
+    if not paths["folded"].exists():
+        log.info("preparing molecules, folds and images in %s", data)
+        build_molecules(
+            REPO / "resources" / "mirbase_v22" / "hairpin.fa.gz",
+            REPO / "resources" / "mirbase_v22" / "miRNA.dat.gz",
+            REPO / download.get("coding", "resources/triplet_svm_xue2005/"
+                                "8494_hairpins_over_fe_15_bp_18_from_cds.txt.gz"),
+            data / "molecules.tsv", data / "mature.tsv",
+            species=download.get("species", ["hsa"]),
+            coding_ratio=download.get("coding_ratio", 1.0),
+            shuffle_ratio=download.get("shuffle_ratio", 0.0),
+            split=download.get("split"), seed=config.get("seed", 20191108),
+        )
+        fold_table(data / "molecules.tsv", data / "folded.tsv", data / "mature.tsv",
+                   processes=2, temperature=fold.get("temperature", 37.0),
+                   dangles=fold.get("dangles", 2))
+    if not all(paths[s].exists() for s in SPLITS):
+        encode_splits(paths["folded"], {s: paths[s] for s in SPLITS}, data / "examples.png")
+    if not paths["cnn"].exists():
+        log.info("training the default CNN (the judge)")
+        settings = dict(config.get("train_cnn", {}))
+        settings.setdefault("seed", config.get("seed", 20191108))
+        settings["threads"] = 1
+        train_cnn(paths["train"], paths["val"], paths["cnn"], data / "cnn" / "history.tsv",
+                  data / "cnn" / "curves.png", settings)
+    return paths
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/premirna_bench_generation"))
+    parser.add_argument("--set", nargs="*", default=[], help="section.key=value overrides")
+    parser.add_argument("--reuse-model", action="store_true",
+                        help="keep a trained model in --workdir (only generate and validate)")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=None,
+                        help="TSV of runs (default: runs.tsv in --workdir)")
+    args = parser.parse_args()
+    args.out = args.out or args.workdir / "runs.tsv"
+
+    torch.set_num_threads(args.threads)
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    log = setup_logging(str(args.workdir / "bench_generation.log"))
+    config = apply_overrides(read_config(), args.set)
+    seed = config.get("seed", 20191108)
+    paths = prepare_inputs(args.workdir, config, log)
+
+    run = args.workdir / "run"
+    model = run / "train_cvae" / "model.pt"
+    train_settings = {**config.get("train_cvae", {}), "threads": args.threads}
+    train_settings.setdefault("seed", seed)
+    train_seconds = float("nan")
+    if not (args.reuse_model and model.exists()):
+        started = time.monotonic()
+        train_cvae(paths["train"], paths["val"], paths["folded"], model,
+                   run / "train_cvae" / "history.tsv", run / "train_cvae" / "reconstructions.png",
+                   run / "train_cvae" / "curves.png", train_settings, resume=False)
+        train_seconds = time.monotonic() - started
+
+    generate_settings = {**config.get("generate", {}), "threads": args.threads}
+    generate_settings.setdefault("seed", seed)
+    fold = config.get("fold", {})
+    fold_settings = {"temperature": fold.get("temperature", 37.0),
+                     "dangles": fold.get("dangles", 2), "processes": args.threads}
+    started = time.monotonic()
+    generated = {k: run / "generate" / k for k in GENERATE_OUTPUTS}
+    generate(model, paths["folded"], [paths[s] for s in SPLITS], generated, generate_settings,
+             fold_settings)
+    generate_seconds = time.monotonic() - started
+    started = time.monotonic()
+    outputs = {k: run / "validate" / f"{k}.{'png' if k in ('realism', 'metrics') else 'tsv'}"
+               for k in VALIDATE_OUTPUTS}
+    targets = validate(generated["table"], generated["npz"], paths["folded"], paths["cnn"],
+                       model, outputs, seed=seed, fold_settings=fold_settings,
+                       threads=args.threads)
+    validate_seconds = time.monotonic() - started
+
+    pd.set_option("display.width", 200)
+    pd.set_option("display.max_columns", 30)
+    print(f"\ntrain_cvae {train_seconds:.0f} s, generate {generate_seconds:.0f} s, validate "
+          f"{validate_seconds:.0f} s ({args.threads} thread(s))\n")
+    print(targets.round(3).to_string(index=False))
+    summary = pd.read_csv(outputs["summary"], sep="\t")
+    shown = ["group", "n", "validity", "structure_agreement", "judged_premirna", "novelty",
+             "uniqueness", "diversity", "ks_length", "ks_mfe_per_nt", "ks_gc", "ks_stem_length",
+             "ks_loop_size", "conditional_control"]
+    print()
+    print(summary[shown].round(3).to_string(index=False))
+
+    row = {"when": time.strftime("%Y-%m-%d %H:%M"), "settings": json.dumps(args.set),
+           "train_seconds": round(train_seconds, 1)}
+    for rec in targets.itertuples(index=False):
+        row[rec.metric] = round(float(rec.generated), 4)
+    frame = pd.DataFrame([row])
+    frame.to_csv(args.out, sep="\t", index=False, mode="a", header=not args.out.exists())
+
+
+if __name__ == "__main__":
+    main()

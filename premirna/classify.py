@@ -1,0 +1,160 @@
+"""Score anyone's candidate sequences with a trained classifier: read, fold, encode, score.
+
+`classify_fasta` reads any sequence file that `premirna.seqio` reads (FASTA, RNAfold output,
+triplet-SVM records; gzipped or not), folds every sequence with ViennaRNA (`premirna.fold`), draws
+the Cordero et al. 2019 hairpin image (`premirna.encode`) and writes one row per input record, in
+input order, with the probability that it is a pre-miRNA. Nothing is dropped: a record that cannot
+be scored keeps its row with an empty probability and a `status` that says why.
+
+status values (the first that applies):
+- ``invalid_letters``: the sequence holds letters other than A, C, G, U (T is read as U). IUPAC
+  codes are folded unpaired and drawn black, as the Cordero encoder does, and the image is scored,
+  but the networks never saw such images in training: treat the probability with care.
+- ``no_hairpin``: the MFE structure has no hairpin loop, so there is no image; no probability.
+- ``clipped``: the aligned hairpin needs more than the image's 100 columns; the part beyond them is
+  cut (the loop is always kept) and the rest is scored.
+- ``ok``: scored as is.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from premirna.atomic import write_tsv
+
+log = logging.getLogger("premirna.classify")
+
+RNA_LETTERS = frozenset("ACGU")
+OUTPUT_COLUMNS = ["id", "sequence", "structure", "mfe", "probability", "prediction", "status"]
+
+
+def fold_and_encode(
+    sequences: Sequence[str],
+    processes: int = 1,
+    temperature: float = 37.0,
+    dangles: int = 2,
+) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+    """Fold (ViennaRNA MFE) and draw hairpin images.
+
+    Returns (structures, mfes float N, images uint8 N x 25 x 100 x 3, encodable bool N).
+    """
+    from premirna.encode import encode_many
+    from premirna.fold import fold_sequences
+
+    sequences = [s.upper().replace("T", "U") for s in sequences]
+    if not sequences:
+        return [], np.zeros(0), np.zeros((0, 25, 100, 3), np.uint8), np.zeros(0, bool)
+    folded = fold_sequences(
+        sequences, processes=processes, temperature=temperature, dangles=dangles
+    )
+    structures = [structure for structure, _ in folded]
+    mfes = np.array([mfe for _, mfe in folded], dtype=float)
+    images, encodable = encode_many(sequences, structures)
+    return structures, mfes, np.asarray(images, dtype=np.uint8), np.asarray(encodable, bool)
+
+
+def reaches_right_edge(images: np.ndarray) -> np.ndarray:
+    """True where something is drawn in the image's last column (the hairpin was clipped)."""
+    return (np.asarray(images)[:, :, -1, :] != 255).any(axis=(1, 2))
+
+
+def image_status(sequences: Sequence[str], images: np.ndarray, encodable: np.ndarray) -> np.ndarray:
+    """The `status` flag of each sequence (see the module docstring)."""
+    clipped = reaches_right_edge(images) if len(images) else np.zeros(0, bool)
+    status = []
+    for sequence, can, cut in zip(sequences, encodable, clipped, strict=True):
+        if not set(sequence.upper().replace("T", "U")) <= RNA_LETTERS:
+            status.append("invalid_letters")
+        elif not can:
+            status.append("no_hairpin")
+        elif cut:
+            status.append("clipped")
+        else:
+            status.append("ok")
+    return np.array(status, dtype=object)
+
+
+def score_sequences(
+    ids: Sequence[str],
+    sequences: Sequence[str],
+    model_path: str | os.PathLike[str],
+    processes: int = 1,
+    threshold: float = 0.5,
+    temperature: float = 37.0,
+    dangles: int = 2,
+    batch_size: int = 512,
+) -> pd.DataFrame:
+    """Fold, encode and score sequences; one row per input, in input order (`OUTPUT_COLUMNS`)."""
+    from premirna.cnn_train import choose_device, load_checkpoint, predict_proba
+
+    sequences = [s.upper().replace("T", "U") for s in sequences]
+    structures, mfes, images, encodable = fold_and_encode(
+        sequences, processes, temperature, dangles
+    )
+    device = choose_device("auto")
+    model, _ = load_checkpoint(model_path, device)
+    probability = np.full(len(sequences), np.nan)
+    if encodable.any():
+        probability[encodable] = predict_proba(model, images[encodable], batch_size, device)
+    status = image_status(sequences, images, encodable)
+    prediction = np.where(
+        np.isnan(probability), "", np.where(probability >= threshold, "pre-miRNA", "not")
+    )
+    return pd.DataFrame(
+        {
+            "id": list(ids),
+            "sequence": sequences,
+            "structure": structures,
+            "mfe": mfes,
+            "probability": probability,
+            "prediction": prediction,
+            "status": status,
+        },
+        columns=OUTPUT_COLUMNS,
+    )
+
+
+def classify_fasta(
+    in_path: str | os.PathLike[str],
+    out_tsv: str | os.PathLike[str],
+    model_path: str | os.PathLike[str],
+    processes: int = 1,
+    threshold: float = 0.5,
+    temperature: float = 37.0,
+    dangles: int = 2,
+) -> pd.DataFrame:
+    """Score every record of a sequence file and write `out_tsv` (columns `OUTPUT_COLUMNS`).
+
+    `probability` is the network's probability of pre-miRNA (empty when there is no image);
+    `prediction` is ``pre-miRNA`` at or above `threshold`, else ``not``. Malformed files raise
+    `premirna.errors.InputError`. Returns the table written.
+    """
+    from premirna.seqio import read_records
+
+    records = read_records(in_path, iupac="keep").records
+    table = score_sequences(
+        [r.id for r in records],
+        [r.sequence for r in records],
+        model_path,
+        processes=processes,
+        threshold=threshold,
+        temperature=temperature,
+        dangles=dangles,
+    )
+    write_tsv(table, out_tsv)
+    counts = table["status"].value_counts().to_dict()
+    log.info(
+        "%s: %d sequences scored into %s, %d called pre-miRNA; status %s",
+        Path(in_path).name,
+        len(table),
+        out_tsv,
+        int((table["prediction"] == "pre-miRNA").sum()),
+        counts,
+    )
+    return table

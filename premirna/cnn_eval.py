@@ -1,0 +1,328 @@
+"""Judge a trained classifier on the held-out test split: metrics table, curves and figures.
+
+`evaluate_cnn` is what the `evaluate_cnn` rule calls: it scores `results/encode/test.npz` with a
+checkpoint from `premirna.cnn_train` and writes the threshold metrics (accuracy, sensitivity,
+specificity, precision, F1, Matthews correlation) and the threshold-free ones (ROC AUC, PR AUC as
+average precision, Brier score), one row per image (`predictions.tsv`), ROC and precision-recall
+curves, the confusion matrix, a calibration (reliability) plot, and recall per species when the
+molecule table names several. Images that could not be encoded (no hairpin loop) have no score;
+they are counted in the metrics table and left out of every metric.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn import metrics as skm
+
+from premirna.atomic import atomic_path, write_tsv
+
+log = logging.getLogger("premirna.cnn_eval")
+
+METRIC_DESCRIPTIONS = {
+    "n": "images scored (encodable test images)",
+    "n_positive": "pre-miRNAs among them",
+    "n_negative": "negatives among them",
+    "n_unencodable": "test molecules without a hairpin image (not scored)",
+    "threshold": "probability at or above which an image is called pre-miRNA",
+    "accuracy": "(TP + TN) / n",
+    "sensitivity": "recall of pre-miRNAs, TP / (TP + FN)",
+    "specificity": "recall of negatives, TN / (TN + FP)",
+    "precision": "TP / (TP + FP)",
+    "f1": "harmonic mean of precision and sensitivity",
+    "mcc": "Matthews correlation coefficient",
+    "roc_auc": "area under the ROC curve",
+    "pr_auc": "area under the precision-recall curve (average precision)",
+    "brier": "mean squared error of the probability (lower is better)",
+    "tp": "true positives",
+    "fp": "false positives",
+    "tn": "true negatives",
+    "fn": "false negatives",
+}
+
+
+def _ratio(numerator: float, denominator: float) -> float:
+    return float(numerator) / float(denominator) if denominator else float("nan")
+
+
+def binary_metrics(
+    labels: np.ndarray, probability: np.ndarray, threshold: float = 0.5
+) -> dict[str, float]:
+    """Threshold and ranking metrics of pre-miRNA probabilities against 0/1 labels.
+
+    Threshold-free metrics are NaN when only one class is present; ratios are NaN when their
+    denominator is zero.
+    """
+    labels = np.asarray(labels).astype(int).reshape(-1)
+    probability = np.asarray(probability, dtype=float).reshape(-1)
+    if labels.shape != probability.shape:
+        raise ValueError(f"{labels.shape[0]} labels but {probability.shape[0]} probabilities")
+    called = (probability >= threshold).astype(int)
+    tn, fp, fn, tp = (int(v) for v in skm.confusion_matrix(labels, called, labels=[0, 1]).ravel())
+    both = len(np.unique(labels)) == 2
+    precision = _ratio(tp, tp + fp)
+    sensitivity = _ratio(tp, tp + fn)
+    return {
+        "n": float(len(labels)),
+        "n_positive": float(tp + fn),
+        "n_negative": float(tn + fp),
+        "threshold": float(threshold),
+        "accuracy": _ratio(tp + tn, len(labels)),
+        "sensitivity": sensitivity,
+        "specificity": _ratio(tn, tn + fp),
+        "precision": precision,
+        "f1": _ratio(2 * tp, 2 * tp + fp + fn),
+        "mcc": float(skm.matthews_corrcoef(labels, called)) if len(labels) else float("nan"),
+        "roc_auc": float(skm.roc_auc_score(labels, probability)) if both else float("nan"),
+        "pr_auc": float(skm.average_precision_score(labels, probability)) if both else float("nan"),
+        "brier": float(np.mean((probability - labels) ** 2)) if len(labels) else float("nan"),
+        "tp": float(tp),
+        "fp": float(fp),
+        "tn": float(tn),
+        "fn": float(fn),
+    }
+
+
+def metrics_table(values: dict[str, float]) -> pd.DataFrame:
+    """Long table `metric, value, description` (the `metrics.tsv` layout)."""
+    return pd.DataFrame(
+        {
+            "metric": list(values),
+            "value": list(values.values()),
+            "description": [METRIC_DESCRIPTIONS.get(k, "") for k in values],
+        }
+    )
+
+
+def species_of(ids: np.ndarray, table: str | os.PathLike[str] | None) -> np.ndarray:
+    """Species per id from a table with `id` and `species` columns (folded.tsv or molecules.tsv);
+    without one, the miRBase-style prefix of the id (`hsa-mir-21` -> `hsa`) or `unknown`."""
+    ids = np.asarray(ids).astype(str)
+    if table is not None and Path(table).exists():
+        frame = pd.read_csv(table, sep="\t", usecols=["id", "species"], dtype=str)
+        mapping = dict(zip(frame["id"], frame["species"], strict=True))
+        return np.array([mapping.get(i, "unknown") for i in ids], dtype=object)
+    return np.array([i.split("-", 1)[0] if "-" in i else "unknown" for i in ids], dtype=object)
+
+
+def per_species(
+    labels: np.ndarray, probability: np.ndarray, species: np.ndarray, threshold: float = 0.5
+) -> pd.DataFrame:
+    """Recall of pre-miRNAs (and of negatives, as specificity) per species."""
+    rows = []
+    called = probability >= threshold
+    for name in sorted(set(species.tolist())):
+        mask = species == name
+        positive, negative = mask & (labels == 1), mask & (labels == 0)
+        rows.append(
+            {
+                "species": name,
+                "n_positive": int(positive.sum()),
+                "n_negative": int(negative.sum()),
+                "recall": _ratio(called[positive].sum(), positive.sum()),
+                "specificity": _ratio((~called[negative]).sum(), negative.sum()),
+                "mean_probability_positive": (
+                    float(probability[positive].mean()) if positive.any() else float("nan")
+                ),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _savefig(fig: Any, path: str | os.PathLike[str]) -> None:
+    import matplotlib.pyplot as plt
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, format=Path(path).suffix.lstrip(".") or "png")
+    plt.close(fig)
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_roc_pr(
+    labels: np.ndarray, probability: np.ndarray, roc_path: str | Path, pr_path: str | Path
+) -> None:
+    """ROC curve and precision-recall curve, each with its area in the legend."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    if len(np.unique(labels)) == 2:
+        fpr, tpr, _ = skm.roc_curve(labels, probability)
+        ax.plot(fpr, tpr, label=f"CNN (AUC {skm.auc(fpr, tpr):.3f})")
+    ax.plot([0, 1], [0, 1], color="grey", ls=":", label="chance")
+    ax.set(
+        xlabel="false positive rate (1 - specificity)",
+        ylabel="true positive rate (sensitivity)",
+        title="ROC, test split",
+    )
+    ax.legend(loc="lower right")
+    _savefig(fig, roc_path)
+
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    if len(np.unique(labels)) == 2:
+        precision, recall, _ = skm.precision_recall_curve(labels, probability)
+        ap = skm.average_precision_score(labels, probability)
+        ax.step(recall, precision, where="post", label=f"CNN (AP {ap:.3f})")
+        ax.axhline(labels.mean(), color="grey", ls=":", label="chance (prevalence)")
+    ax.set(
+        xlabel="recall (sensitivity)",
+        ylabel="precision",
+        ylim=(0, 1.02),
+        title="Precision-recall, test split",
+    )
+    ax.legend(loc="lower left")
+    _savefig(fig, pr_path)
+
+
+def plot_confusion(
+    labels: np.ndarray, probability: np.ndarray, path: str | Path, threshold: float = 0.5
+) -> None:
+    """Confusion matrix at `threshold`, counts and row-normalised shares."""
+    plt = _pyplot()
+    matrix = skm.confusion_matrix(labels, probability >= threshold, labels=[0, 1])
+    shares = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(4.2, 3.8))
+    ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    names = ["not", "pre-miRNA"]
+    for i in range(2):
+        for j in range(2):
+            ax.text(
+                j,
+                i,
+                f"{matrix[i, j]}\n{shares[i, j]:.1%}",
+                ha="center",
+                va="center",
+                color="white" if shares[i, j] > 0.5 else "black",
+            )
+    ax.set(
+        xticks=[0, 1],
+        yticks=[0, 1],
+        xticklabels=names,
+        yticklabels=names,
+        xlabel="predicted",
+        ylabel="true",
+        title=f"Confusion matrix (threshold {threshold:g})",
+    )
+    fig.tight_layout()
+    _savefig(fig, path)
+
+
+def plot_calibration(
+    labels: np.ndarray, probability: np.ndarray, path: str | Path, bins: int = 10
+) -> None:
+    """Reliability diagram (observed share of pre-miRNAs per probability bin) and histogram."""
+    from sklearn.calibration import calibration_curve
+
+    plt = _pyplot()
+    fig, (top, bottom) = plt.subplots(
+        2, 1, figsize=(4.5, 5.5), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
+    )
+    if len(np.unique(labels)) == 2:
+        observed, predicted = calibration_curve(labels, probability, n_bins=bins)
+        top.plot(predicted, observed, marker="o", label="CNN")
+    top.plot([0, 1], [0, 1], color="grey", ls=":", label="perfectly calibrated")
+    top.set(ylabel="share of pre-miRNAs", title="Calibration, test split")
+    top.legend(loc="upper left")
+    bottom.hist(
+        [probability[labels == 0], probability[labels == 1]],
+        bins=bins,
+        range=(0, 1),
+        label=["not", "pre-miRNA"],
+        stacked=True,
+    )
+    bottom.set(xlabel="predicted probability of pre-miRNA", ylabel="images")
+    bottom.legend(fontsize=8)
+    fig.tight_layout()
+    _savefig(fig, path)
+
+
+def plot_species(table: pd.DataFrame, path: str | Path) -> None:
+    """Recall of pre-miRNAs per species (bars), with the number of positives on each bar."""
+    plt = _pyplot()
+    part = table[table["n_positive"] > 0]
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.35 * len(part) + 2), 3.5))
+    ax.bar(part["species"], part["recall"])
+    for x, (recall, n) in enumerate(zip(part["recall"], part["n_positive"], strict=True)):
+        ax.text(x, recall, str(n), ha="center", va="bottom", fontsize=7)
+    ax.set(ylim=(0, 1.08), ylabel="recall of pre-miRNAs", title="Recall per species (n positives)")
+    ax.tick_params(axis="x", rotation=90)
+    fig.tight_layout()
+    _savefig(fig, path)
+
+
+def evaluate_cnn(
+    test_npz: str | Path,
+    model_path: str | Path,
+    metrics_tsv: str | Path,
+    predictions_tsv: str | Path,
+    roc_png: str | Path,
+    pr_png: str | Path,
+    confusion_png: str | Path,
+    calibration_png: str | Path,
+    species_tsv: str | Path,
+    species_png: str | Path,
+    molecules: str | Path | None = None,
+    threshold: float = 0.5,
+    batch_size: int = 512,
+    threads: int = 1,
+) -> dict[str, float]:
+    """Score the test split with a checkpoint and write every table and figure; returns metrics."""
+    import torch
+
+    from premirna.cnn_train import choose_device, load_checkpoint, predict_proba
+
+    torch.set_num_threads(max(1, threads))
+    device = choose_device("auto")
+    model, checkpoint = load_checkpoint(model_path, device)
+    with np.load(test_npz, allow_pickle=False) as data:
+        ids = data["ids"].astype(str)
+        images = data["images"]
+        labels = data["labels"].astype(int).reshape(-1)
+        encodable = data["encodable"].astype(bool)
+    probability = np.full(len(ids), np.nan)
+    probability[encodable] = predict_proba(model, images[encodable], batch_size, device)
+    species = species_of(ids, molecules)
+
+    scored = encodable
+    values = binary_metrics(labels[scored], probability[scored], threshold)
+    values = {**values, "n_unencodable": float((~encodable).sum())}
+    write_tsv(metrics_table(values), metrics_tsv)
+    predictions = pd.DataFrame(
+        {
+            "id": ids,
+            "species": species,
+            "label": labels,
+            "encodable": encodable,
+            "probability": probability,
+            "predicted": np.where(scored, (probability >= threshold).astype(int), -1),
+        }
+    )
+    write_tsv(predictions, predictions_tsv)
+    species_table = per_species(labels[scored], probability[scored], species[scored], threshold)
+    write_tsv(species_table, species_tsv)
+
+    plot_roc_pr(labels[scored], probability[scored], roc_png, pr_png)
+    plot_confusion(labels[scored], probability[scored], confusion_png, threshold)
+    plot_calibration(labels[scored], probability[scored], calibration_png)
+    plot_species(species_table, species_png)
+    log.info(
+        "test: %d images (%s network, best epoch %s): accuracy %.4f, ROC AUC %.4f, PR AUC %.4f",
+        int(values["n"]),
+        checkpoint.get("architecture"),
+        checkpoint.get("best_epoch"),
+        values["accuracy"],
+        values["roc_auc"],
+        values["pr_auc"],
+    )
+    return values

@@ -1,0 +1,608 @@
+"""Generate new hairpins with the trained conditional VAE: from the prior, near real molecules, and
+along each latent dimension.
+
+Sampling runs the decoder column by column from the terminal loop outward (`decode_latents`): at
+each column the categorical over the column's joint factors is sharpened by a temperature and cut to
+its top-p nucleus (Holtzman et al. 2020) before a draw; temperature 0 takes the most likely column
+(greedy). The columns are rendered by the encoder (`premirna.encode.render`) and read back as a
+sequence and its intended structure (`premirna.encode.factors_to_hairpins`), so every output is a
+drawable, decodable hairpin. `generate` is the `generate` stage: N molecules per configured
+condition from the prior, molecules around chosen real ones (their posterior, widened by
+`around_scale`), and latent traversals (every dimension from -3 to +3 SD with the others at 0),
+which are re-folded so that the interpretation stage can read what each dimension changes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from premirna import encode
+from premirna.atomic import atomic_open, atomic_path, save_npz, write_tsv
+from premirna.cvae import CVAE
+from premirna.cvae_train import (
+    assign_bins,
+    encode_posterior,
+    load_cvae,
+    make_conditions,
+    read_fold_table,
+    tokens_to_factors,
+)
+from premirna.errors import InputError
+
+log = logging.getLogger("premirna.generate")
+
+#: Attributes of re-folded traversal molecules written to the traversal table.
+TRAVERSAL_ATTRIBUTES: tuple[str, ...] = (
+    "length", "gc", "mfe_per_nt", "hairpin_loops", "loop_size", "stem_length", "bulges",
+    "internal_loops",
+)
+
+
+@dataclass
+class Decoded:
+    """A batch of decoded samples."""
+
+    tokens: np.ndarray  # int64 N x 100, one token per column
+    images: np.ndarray  # uint8 N x 25 x 100 x 3, rendered by premirna.encode
+    sequences: list[str]  # the hairpin each image draws
+    structures: list[str]  # its intended (drawn) dot-bracket structure
+
+
+@dataclass
+class GenerateConfig:
+    """Settings of the `generate` stage (the `generate:` config section)."""
+
+    n_per_condition: int = 100  # molecules sampled from the prior for every condition
+    conditions: Any = "single"  # "single": pre-miRNA alone, then each attribute bin alone; or a
+    # list of {label: 0/1, <attribute>: <bin name or index>} (omitted = not specified)
+    temperature: float = 1.0  # softmax temperature of every column; 0 = greedy (most likely)
+    top_p: float = 0.9  # nucleus: draw among the most likely columns holding this probability
+    guidance: float = 1.0  # classifier-free guidance scale; 1 = plain conditional decoder
+    guide: str = "class"  # what guidance contrasts: "class" (only the class left open in the
+    # free branch) or "all" (every condition left open)
+    complete_conditions: bool = True  # draw the attributes a condition leaves open from real
+    # training molecules of that class (else they stay "not specified")
+    latent_scale: float = 1.0  # SD of the prior draws of z (1 = the prior)
+    around: list[str] = field(default_factory=list)  # ids of real molecules to sample around
+    n_around: int = 20  # molecules per real molecule in `around`
+    around_scale: float = 1.0  # multiplies the posterior SD around a real molecule
+    traversal_steps: int = 7  # grid points from -3 to +3 SD per latent dimension
+    traversal_samples: int = 8  # molecules per grid point (same noise at every point)
+    traversal_range: float = 3.0  # the grid spans -range .. +range SD
+    batch_size: int = 500  # molecules decoded at once
+    seed: int = 20191108  # seeds every draw
+    threads: int = 1  # torch CPU threads
+    device: str = "auto"  # "auto" (CUDA if available), "cpu" or "cuda"
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any] | None) -> GenerateConfig:
+        """Build from a config section; unknown keys raise ValueError naming them."""
+        values = dict(values or {})
+        unknown = set(values) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown generate settings: {sorted(unknown)}")
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# --------------------------------------------------------------------------------------------
+# Sampling.
+def gumbel_noise(shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
+    """Standard Gumbel noise: argmax(log p + noise) is a draw from p (the Gumbel-max trick)."""
+    uniform = torch.rand(shape, generator=generator, dtype=torch.float64)
+    return -torch.log(-torch.log(uniform.clamp_(1e-12, 1.0 - 1e-12)))
+
+
+def _choose(
+    logits: torch.Tensor, temperature: float, top_p: float, noise: torch.Tensor | None
+) -> torch.Tensor:
+    """One token per row: greedy at temperature 0, else a draw from the top-p nucleus of the
+    tempered distribution, made with the given Gumbel `noise` (N x vocabulary)."""
+    if temperature <= 0 or noise is None:
+        return logits.argmax(dim=1)
+    log_probs = F.log_softmax(logits.double() / temperature, dim=1)
+    if top_p < 1.0:
+        sorted_log, order = log_probs.sort(dim=1, descending=True)
+        sorted_probs = sorted_log.exp()
+        # Keep the most likely tokens until their mass reaches top_p (the first is always kept).
+        drop = (sorted_probs.cumsum(dim=1) - sorted_probs) >= top_p
+        log_probs = log_probs.scatter(1, order, sorted_log.masked_fill(drop, float("-inf")))
+    return (log_probs + noise.to(log_probs.device)).argmax(dim=1)
+
+
+def ending_tokens(vocabulary: int) -> torch.Tensor:
+    """Bool mask of the tokens with no nucleotide in either half: a column that ends a hairpin."""
+    factors = tokens_to_factors(np.arange(vocabulary)[None, :])
+    letters = {encode.NT_A, encode.NT_C, encode.NT_G, encode.NT_U, encode.NT_N}
+    top, bottom = factors.top_nt[0].tolist(), factors.bottom_nt[0].tolist()
+    return torch.tensor([t not in letters and b not in letters for t, b in zip(top, bottom,
+                                                                               strict=True)])
+
+
+def iupac_tokens(vocabulary: int) -> torch.Tensor:
+    """Bool mask of the tokens with an IUPAC letter (N) in either half: never sampled, since a
+    generated molecule is RNA."""
+    factors = tokens_to_factors(np.arange(vocabulary)[None, :])
+    return torch.from_numpy((factors.top_nt[0] == encode.NT_N) | (factors.bottom_nt[0] ==
+                                                                  encode.NT_N))
+
+
+def pairing_tokens(vocabulary: int) -> torch.Tensor:
+    """Bool mask of the tokens that are a base pair (paired, A/C/G/U on both halves)."""
+    factors = tokens_to_factors(np.arange(vocabulary)[None, :])
+    acgu = {encode.NT_A, encode.NT_C, encode.NT_G, encode.NT_U}
+    top, bottom = factors.top_nt[0].tolist(), factors.bottom_nt[0].tolist()
+    paired = factors.paired[0].tolist()
+    return torch.tensor([p and t in acgu and b in acgu for t, b, p in zip(top, bottom, paired,
+                                                                           strict=True)])
+
+
+def unspecified_conditions(
+    model: CVAE, conditions: torch.Tensor, which: str = "all"
+) -> torch.Tensor:
+    """`conditions` with every condition (`which="all"`) or only the class (`"class"`) set to
+    "not specified" (its last category)."""
+    sizes = torch.tensor(model.config.condition_sizes, dtype=torch.long, device=conditions.device)
+    free = (sizes - 1).expand(len(conditions), -1).clone()
+    if which == "class":
+        free[:, 1:] = conditions[:, 1:]
+    elif which != "all":
+        raise ValueError(f"guide {which!r}: all or class")
+    return free
+
+
+@torch.no_grad()
+def sample_tokens(
+    model: CVAE,
+    z: torch.Tensor,
+    conditions: torch.Tensor,
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+    noise: torch.Tensor | None = None,
+    guidance: float = 1.0,
+    guide: str = "class",
+) -> torch.Tensor:
+    """Tokens (N x columns) decoded column by column from latents z (N x D) and conditions.
+
+    `noise` (N x columns x vocabulary, `gumbel_noise`) makes the draws; the same noise gives the
+    same choices wherever the distributions agree (used for traversals). `guidance` != 1 applies
+    classifier-free guidance (Ho & Salimans 2022) at every column: the logits become
+    l_free + guidance * (l_cond - l_free), where l_free has only the class (`guide="class"`) or
+    every condition (`guide="all"`) "not specified", as training teaches by hiding conditions.
+    """
+    model.eval()
+    state, context = model.start(z, conditions)
+    guided = guidance != 1.0
+    if guided:
+        free = unspecified_conditions(model, conditions, guide)
+        free_state, free_context = model.start(z, free)
+    ends = ending_tokens(model.config.vocabulary).to(z.device)
+    pairs = pairing_tokens(model.config.vocabulary).to(z.device)
+    iupac = iupac_tokens(model.config.vocabulary).to(z.device)
+    previous = torch.full((len(z),), model.start_token, dtype=torch.long, device=z.device)
+    ended = torch.zeros(len(z), dtype=torch.bool, device=z.device)
+    has_pair = torch.zeros(len(z), dtype=torch.bool, device=z.device)
+    last = model.config.columns - 1
+    out = torch.zeros((len(z), model.config.columns), dtype=torch.long, device=z.device)
+    for column in range(model.config.columns):
+        logits, state = model.step(previous, column, state, context)
+        if guided:
+            free_logits, free_state = model.step(previous, column, free_state, free_context)
+            logits = free_logits + guidance * (logits - free_logits)
+        # A hairpin has a loop (column 0 holds a nucleotide; it is never paired) and a closing
+        # pair: a molecule cannot end before its first pair, and pairs at the last column if
+        # it has none yet.
+        logits = logits.masked_fill(iupac, float("-inf"))
+        if column == 0:
+            logits = logits.masked_fill(ends, float("-inf"))
+        else:
+            logits = logits.masked_fill(~has_pair[:, None] & ends[None, :], float("-inf"))
+            if column == last:
+                logits = logits.masked_fill(~has_pair[:, None] & ~pairs[None, :], float("-inf"))
+        step_noise = None if noise is None else noise[:, column]
+        previous = _choose(logits, temperature, top_p, step_noise)
+        previous = torch.where(ended, torch.zeros_like(previous), previous)
+        out[:, column] = previous
+        ended |= ends[previous]
+        if column > 0:
+            has_pair |= pairs[previous]
+        if bool(ended.all()):
+            break  # every later column is empty
+    return out
+
+
+def tokens_to_hairpins(tokens: np.ndarray) -> Decoded:
+    """Read tokens as hairpins (sequence, intended structure) and draw each hairpin's image.
+
+    The image is drawn from the hairpin's own columns (`premirna.encode.encode_many`), so it is
+    exactly what the encoder makes of the decoded molecule (the loop drawn mirrored in both
+    halves, whatever the sampled 3' half of the loop columns held).
+    """
+    sequences, structures = encode.factors_to_hairpins(tokens_to_factors(tokens))
+    images, _ = encode.encode_many(sequences, structures, source="<generated>")
+    # A hairpin whose drawing needs more than 100 columns (a loop column with a gap can make it
+    # longer than its tokens) is clipped: keep the hairpin the image shows, and draw that one.
+    for _ in range(3):
+        shown = encode.decode_many(images, source="<generated>")
+        changed = [i for i in range(len(sequences))
+                   if (sequences[i], structures[i]) != (shown[0][i], shown[1][i])]
+        if not changed:
+            break
+        for i in changed:
+            sequences[i], structures[i] = shown[0][i], shown[1][i]
+        images[changed] = encode.encode_many([sequences[i] for i in changed],
+                                             [structures[i] for i in changed])[0]
+    return Decoded(np.asarray(tokens), images, sequences, structures)
+
+
+@dataclass
+class Decoding:
+    """How latents become tokens (the decoding part of `GenerateConfig`)."""
+
+    temperature: float = 1.0
+    top_p: float = 1.0
+    guidance: float = 1.0
+    guide: str = "class"
+
+
+def decode_latents(
+    model: CVAE,
+    z: np.ndarray,
+    conditions: np.ndarray,
+    decoding: Decoding | None = None,
+    seed: int = 0,
+    noise: torch.Tensor | None = None,
+    batch_size: int = 500,
+) -> Decoded:
+    """Decode latents (N x D) under conditions (N x K) into rendered, decodable hairpins.
+
+    Draws use Gumbel noise from `seed`, or the given `noise` (N x columns x vocabulary).
+    """
+    decoding = decoding or Decoding()
+    device = next(model.parameters()).device
+    generator = torch.Generator().manual_seed(seed)
+    shape = (model.config.columns, model.config.vocabulary)
+    chunks = []
+    for lo in range(0, len(z), batch_size):
+        zt = torch.as_tensor(np.asarray(z[lo : lo + batch_size]), dtype=torch.float32).to(device)
+        ct = torch.as_tensor(np.asarray(conditions[lo : lo + batch_size])).long().to(device)
+        if noise is not None:
+            batch_noise = noise[lo : lo + batch_size]
+        elif decoding.temperature > 0:
+            batch_noise = gumbel_noise((len(zt), *shape), generator)
+        else:
+            batch_noise = None
+        tokens = sample_tokens(model, zt, ct, decoding.temperature, decoding.top_p, batch_noise,
+                               decoding.guidance, decoding.guide)
+        chunks.append(tokens.cpu().numpy())
+    tokens = (
+        np.concatenate(chunks) if chunks else np.zeros((0, model.config.columns), np.int64)
+    )
+    return tokens_to_hairpins(tokens)
+
+
+# --------------------------------------------------------------------------------------------
+# Conditions.
+@dataclass
+class Condition:
+    """One requested condition: a class and, for some attributes, a bin (index)."""
+
+    name: str  # readable, e.g. "pre-miRNA, stem_length=high"
+    label: int | None  # 1 = pre-miRNA, 0 = not, None = not specified
+    bins: dict[str, int]  # attribute -> requested bin index
+
+
+def _bin_index(value: Any, attribute: str, names: list[str], n_bins: int) -> int:
+    if isinstance(value, str) and value in names:
+        return names.index(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < n_bins:
+        return value
+    raise ValueError(f"generate.conditions: {attribute}={value!r} is not one of {names} "
+                     f"or 0..{n_bins - 1}")
+
+
+def parse_conditions(spec: Any, checkpoint: Mapping[str, Any]) -> list[Condition]:
+    """The conditions of the config: "single" or a list of {label: ..., attribute: bin}.
+
+    "single" gives the pre-miRNA class alone, then the pre-miRNA class with each bin of each
+    conditioned attribute alone. Bins are named as in the checkpoint (`bin_names`) or indexed.
+    """
+    attributes = list(checkpoint["attributes"])
+    names = list(checkpoint["bin_names"])
+    n_bins = len(names)
+    if spec == "single":
+        spec = [{"label": 1}] + [
+            {"label": 1, attribute: name} for attribute in attributes for name in names
+        ]
+    if not isinstance(spec, list) or not spec:
+        raise ValueError("generate.conditions must be 'single' or a non-empty list of mappings")
+    out = []
+    for entry in spec:
+        entry = dict(entry)
+        label = entry.pop("label", None)
+        if label not in (None, 0, 1):
+            raise ValueError(f"generate.conditions: label must be 0, 1 or absent, not {label!r}")
+        unknown = set(entry) - set(attributes)
+        if unknown:
+            raise ValueError(f"generate.conditions: {sorted(unknown)} are not conditions of "
+                             f"this model ({attributes})")
+        bins = {a: _bin_index(v, a, names, n_bins) for a, v in entry.items()}
+        words = ["pre-miRNA" if label == 1 else "not pre-miRNA" if label == 0 else "any class"]
+        words += [f"{a}={names[b]}" for a, b in bins.items()]
+        out.append(Condition(", ".join(words), label, bins))
+    return out
+
+
+def condition_rows(
+    condition: Condition,
+    n: int,
+    checkpoint: Mapping[str, Any],
+    reference: pd.DataFrame | None,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Condition matrix (n x K) for one requested condition.
+
+    With `reference` (training molecules with `label` and the attributes), the attributes the
+    condition leaves open are drawn jointly from the reference molecules of the same class that
+    fall in the requested bins (ancestral sampling of the conditions: the open attributes keep
+    their real distribution and correlations); without it, or if none match, they stay "not
+    specified".
+    """
+    attributes = list(checkpoint["attributes"])
+    n_bins = len(checkpoint["bin_names"])
+    rows = np.empty((n, 1 + len(attributes)), dtype=np.int64)
+    rows[:, 0] = 2 if condition.label is None else condition.label
+    for k, attribute in enumerate(attributes, start=1):
+        rows[:, k] = condition.bins.get(attribute, n_bins)
+    if reference is None:
+        return rows
+    pool = reference
+    if condition.label is not None:
+        pool = reference[reference["label"] == condition.label]
+    keep = np.ones(len(pool), dtype=bool)
+    for attribute, wanted in condition.bins.items():
+        keep &= pool[f"bin_{attribute}"].to_numpy() == wanted
+    pool = pool[keep]
+    if pool.empty:
+        log.warning("no training molecule matches %s: open attributes stay unspecified",
+                    condition.name)
+        return rows
+    drawn = pool.iloc[rng.integers(len(pool), size=n)]
+    for k, attribute in enumerate(attributes, start=1):
+        if attribute not in condition.bins:
+            values = drawn[f"bin_{attribute}"].to_numpy()
+            rows[:, k] = np.where(values < 0, n_bins, values)
+    return rows
+
+
+def binned_reference(table: pd.DataFrame, checkpoint: Mapping[str, Any]) -> pd.DataFrame:
+    """Training-split molecules of the fold table with each attribute's bin (`bin_<attribute>`)."""
+    train = table[table["split"] == "train"] if "split" in table else table
+    out = pd.DataFrame({"label": train["label"].astype(int).to_numpy()})
+    for attribute, edges in checkpoint["bins"].items():
+        out[f"bin_{attribute}"] = assign_bins(train[attribute].to_numpy(dtype=float), edges)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# The stage.
+def _frame(
+    decoded: Decoded,
+    ids: list[str],
+    set_name: str,
+    condition: str,
+    conditions: np.ndarray,
+    requested: Condition | None,
+    checkpoint: Mapping[str, Any],
+    source_id: str = "",
+) -> pd.DataFrame:
+    attributes = list(checkpoint["attributes"])
+    n_bins = len(checkpoint["bin_names"])
+    frame = pd.DataFrame({"id": ids, "set": set_name, "condition": condition})
+    frame["label"] = np.where(conditions[:, 0] == 2, -1, conditions[:, 0])
+    for k, attribute in enumerate(attributes, start=1):
+        wanted = requested.bins.get(attribute, -1) if requested is not None else -1
+        frame[f"want_{attribute}"] = wanted
+        frame[f"cond_{attribute}"] = np.where(conditions[:, k] == n_bins, -1, conditions[:, k])
+    frame["source_id"] = source_id
+    frame["sequence"] = decoded.sequences
+    frame["structure"] = decoded.structures
+    frame["length"] = [len(s) for s in decoded.sequences]
+    return frame
+
+
+def _find_images(
+    wanted: Sequence[str], npz_paths: Sequence[str | Path], table: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+    """Images, labels and fold-table rows of the molecules `wanted`, from any of the npz files."""
+    found: dict[str, tuple[np.ndarray, int]] = {}
+    for path in npz_paths:
+        with np.load(path, allow_pickle=False) as data:
+            ids = data["ids"].astype(str)
+            for row in np.flatnonzero(np.isin(ids, list(wanted))):
+                found[ids[row]] = (data["images"][row], int(data["labels"][row]))
+    missing = [w for w in wanted if w not in found or w not in table.index]
+    if missing:
+        raise InputError(", ".join(str(p) for p in npz_paths),
+                         "generate.around names molecules that are not encoded",
+                         record=missing[0])
+    images = np.stack([found[w][0] for w in wanted])
+    labels = np.array([found[w][1] for w in wanted], dtype=np.int64)
+    return images, labels, table.loc[list(wanted)].reset_index(drop=True)
+
+
+def traverse(
+    model: CVAE,
+    checkpoint: Mapping[str, Any],
+    config: GenerateConfig,
+    fold_settings: Mapping[str, Any] | None = None,
+) -> tuple[pd.DataFrame, Decoded]:
+    """Latent traversals: for every dimension, z = value * e_d for `traversal_steps` values from
+    -range to +range (other dimensions 0), pre-miRNA class, attributes unspecified,
+    `traversal_samples` molecules per value drawn with the same noise at every value. Returns the
+    table of re-folded attributes (dimension, value, sample, ..., `TRAVERSAL_ATTRIBUTES`) and the
+    decoded molecules in table order."""
+    from premirna.fold import fold_sequences
+    from premirna.structure import features
+
+    dim = model.config.latent_dim
+    values = np.linspace(-config.traversal_range, config.traversal_range, config.traversal_steps)
+    n_samples = config.traversal_samples
+    generator = torch.Generator().manual_seed(config.seed + 1)
+    shape = (n_samples, model.config.columns, model.config.vocabulary)
+    noise = gumbel_noise(shape, generator)
+    rows, z_all, noise_all = [], [], []
+    for d in range(dim):
+        for value in values:
+            z = np.zeros((n_samples, dim), dtype=np.float32)
+            z[:, d] = value
+            z_all.append(z)
+            noise_all.append(noise)
+            rows += [(d, float(value), k) for k in range(n_samples)]
+    z = np.concatenate(z_all)
+    conditions = make_conditions(np.ones(len(z), dtype=np.int64), None, checkpoint["bins"])
+    decoding = Decoding(config.temperature, config.top_p, config.guidance, config.guide)
+    decoded = decode_latents(model, z, conditions, decoding, noise=torch.cat(noise_all),
+                             batch_size=config.batch_size)
+    frame = pd.DataFrame(rows, columns=["dimension", "value", "sample"])
+    frame.insert(0, "id", [f"trav_z{d}_{v:+.1f}_{k}" for d, v, k in rows])
+    frame["sequence"] = decoded.sequences
+    frame["intended"] = decoded.structures
+    folds = fold_sequences(decoded.sequences, **dict(fold_settings or {}))
+    frame["refolded"] = [s for s, _ in folds]
+    frame["mfe"] = [e for _, e in folds]
+    feats = pd.DataFrame(
+        [features(q, s, e) for q, (s, e) in zip(decoded.sequences, folds, strict=True)]
+    )
+    for name in TRAVERSAL_ATTRIBUTES:
+        frame[name] = feats[name].to_numpy()
+    frame["valid"] = frame["hairpin_loops"] == 1
+    return frame, decoded
+
+
+def plot_traversals(
+    frame: pd.DataFrame, decoded: Decoded, path: str | Path, max_dimensions: int = 16
+) -> None:
+    """One row per latent dimension: the first sample's image at every value of the grid."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    first = frame["sample"].to_numpy() == 0
+    dims = sorted(frame["dimension"].unique())[:max_dimensions]
+    values = sorted(frame["value"].unique())
+    fig, axes = plt.subplots(len(dims), len(values), squeeze=False,
+                             figsize=(1.9 * len(values), 0.62 * len(dims) + 0.6))
+    for r, d in enumerate(dims):
+        for c, v in enumerate(values):
+            index = np.flatnonzero(first & (frame["dimension"].to_numpy() == d)
+                                   & np.isclose(frame["value"].to_numpy(), v))[0]
+            ax = axes[r, c]
+            ax.imshow(decoded.images[index], interpolation="nearest", aspect="auto")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c == 0:
+                ax.set_ylabel(f"z{d}", rotation=0, ha="right", va="center", fontsize=8)
+            if r == 0:
+                ax.set_title(f"{v:+.1f} SD", fontsize=8)
+    fig.suptitle("Latent traversals (pre-miRNA class; other dimensions 0)", fontsize=9)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+
+
+def write_fasta(frame: pd.DataFrame, path: str | Path) -> None:
+    """FASTA of the generated molecules, the condition in each header."""
+    with atomic_open(path, "w") as handle:
+        for rec in frame.itertuples(index=False):
+            handle.write(f">{rec.id} {rec.condition}\n{rec.sequence}\n")
+
+
+def generate(
+    model_path: str | Path,
+    folded_tsv: str | Path,
+    image_npz: Sequence[str | Path],
+    outputs: Mapping[str, str | Path],
+    config: GenerateConfig | Mapping[str, Any] | None = None,
+    fold_settings: Mapping[str, Any] | None = None,
+) -> dict[str, int]:
+    """The `generate` stage.
+
+    `outputs` names `table` (TSV), `fasta`, `npz` (ids, images, tokens, conditions, z),
+    `traversals` (TSV) and `traversal_figure` (PNG). `image_npz` are the encode stage's npz files
+    in which the molecules of `around` are looked up; `folded_tsv` gives the training molecules
+    whose attribute bins complete open conditions. `fold_settings` (temperature, dangles,
+    processes) are used to re-fold the traversal molecules.
+    """
+    if not isinstance(config, GenerateConfig):
+        config = GenerateConfig.from_dict(config)
+    torch.set_num_threads(max(1, config.threads))
+    from premirna.cvae_train import choose_device
+
+    model, checkpoint = load_cvae(model_path, choose_device(config.device))
+    table = read_fold_table(folded_tsv)
+    reference = binned_reference(table, checkpoint) if config.complete_conditions else None
+    conditions = parse_conditions(config.conditions, checkpoint)
+    decoding = Decoding(config.temperature, config.top_p, config.guidance, config.guide)
+    rng = np.random.default_rng(config.seed)
+    dim = model.config.latent_dim
+    frames, images, tokens, all_conditions, latents = [], [], [], [], []
+
+    for k, condition in enumerate(conditions):
+        n = config.n_per_condition
+        rows = condition_rows(condition, n, checkpoint, reference, rng)
+        z = (rng.standard_normal((n, dim)) * config.latent_scale).astype(np.float32)
+        decoded = decode_latents(model, z, rows, decoding, seed=config.seed + k,
+                                 batch_size=config.batch_size)
+        ids = [f"gen_c{k:02d}_{i:04d}" for i in range(n)]
+        frames.append(_frame(decoded, ids, "prior", condition.name, rows, condition, checkpoint))
+        images.append(decoded.images)
+        tokens.append(decoded.tokens)
+        all_conditions.append(rows)
+        latents.append(z)
+        log.info("%s: %d molecules", condition.name, n)
+
+    if config.around:
+        real_images, labels, real_rows = _find_images(config.around, image_npz, table)
+        own = make_conditions(labels, real_rows, checkpoint["bins"])
+        mu, logvar = encode_posterior(model, real_images, own)
+        for j, name in enumerate(config.around):
+            n = config.n_around
+            eps = rng.standard_normal((n, dim)).astype(np.float32)
+            z = mu[j] + config.around_scale * np.exp(0.5 * logvar[j]) * eps
+            rows = np.repeat(own[j : j + 1], n, axis=0)
+            decoded = decode_latents(model, z, rows, decoding, seed=config.seed + 1000 + j,
+                                     batch_size=config.batch_size)
+            ids = [f"near_{name}_{i:03d}" for i in range(n)]
+            frames.append(_frame(decoded, ids, "around", f"around {name}", rows, None,
+                                 checkpoint, source_id=name))
+            images.append(decoded.images)
+            tokens.append(decoded.tokens)
+            all_conditions.append(rows)
+            latents.append(z.astype(np.float32))
+            log.info("around %s: %d molecules", name, n)
+
+    frame = pd.concat(frames, ignore_index=True)
+    write_tsv(frame, outputs["table"])
+    write_fasta(frame, outputs["fasta"])
+    save_npz(outputs["npz"], ids=frame["id"].to_numpy(dtype=str),
+             images=np.concatenate(images), tokens=np.concatenate(tokens).astype(np.int8),
+             conditions=np.concatenate(all_conditions).astype(np.int16),
+             z=np.concatenate(latents).astype(np.float32))
+    traversal, decoded = traverse(model, checkpoint, config, fold_settings)
+    write_tsv(traversal, outputs["traversals"])
+    plot_traversals(traversal, decoded, outputs["traversal_figure"])
+    return {"generated": len(frame), "traversal_molecules": len(traversal)}

@@ -1,0 +1,173 @@
+"""Tests for premirna.generate: every sample is a drawable, decodable hairpin; seeded sampling is
+reproducible; conditions, guidance and the stage's outputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from cvae_data import folded_molecules, tiny_settings, write_stage_inputs
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from premirna import cvae_train as T
+from premirna import encode
+from premirna import generate as G
+from premirna.structure import hairpin_loops, pair_table
+
+OUTPUT_NAMES = ("table", "fasta", "npz", "traversals", "traversal_figure")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Stage inputs and a CVAE trained for two epochs on them."""
+    folder = tmp_path_factory.mktemp("generate")
+    paths = write_stage_inputs(folder, folded_molecules())
+    paths["model"] = folder / "model.pt"
+    T.train_cvae(paths["train"], paths["val"], paths["folded"], paths["model"],
+                 folder / "history.tsv", folder / "reconstructions.png", None, tiny_settings())
+    return paths
+
+
+def assert_hairpins(decoded: G.Decoded) -> None:
+    """Every molecule is a non-empty single-stem hairpin whose image is its own encoding."""
+    images, encodable = encode.encode_many(decoded.sequences, decoded.structures)
+    assert encodable.all()
+    np.testing.assert_array_equal(images, decoded.images)
+    sequences, structures = encode.decode_many(decoded.images)
+    assert sequences == decoded.sequences and structures == decoded.structures
+    for seq, struct in zip(decoded.sequences, decoded.structures, strict=True):
+        assert seq and len(seq) == len(struct)
+        pair_table(struct)  # balanced
+        assert len(hairpin_loops(struct)) == 1
+
+
+@settings(max_examples=60, deadline=None)
+@given(arrays(np.int64, (3, 100), elements=st.integers(0, T.VOCABULARY - 1)))
+def test_any_tokens_read_as_a_hairpin_or_nothing(tokens: np.ndarray) -> None:
+    # Whatever the tokens, they read back as one hairpin, as nothing (column 0 empty), or as an
+    # unpaired stretch when no column after the loop can pair; the sampler rules out the last two.
+    ends = G.ending_tokens(T.VOCABULARY).numpy()
+    decoded = G.tokens_to_hairpins(tokens)
+    for row, seq, struct in zip(tokens, decoded.sequences, decoded.structures, strict=True):
+        if ends[row[0]]:
+            assert seq == struct == ""
+        elif "(" in struct:
+            assert seq and len(hairpin_loops(struct)) == 1
+        else:
+            assert set(struct) <= {"."} and len(seq) == len(struct)
+
+
+def test_untrained_and_trained_samples_are_hairpins(trained: dict[str, Path]) -> None:
+    model, checkpoint = T.load_cvae(trained["model"])
+    n = 40
+    z = np.random.default_rng(0).standard_normal((n, model.config.latent_dim)).astype(np.float32)
+    conditions = T.make_conditions(np.ones(n, dtype=np.int64), None, checkpoint["bins"])
+    for decoding in (G.Decoding(), G.Decoding(temperature=0.0), G.Decoding(top_p=0.5),
+                     G.Decoding(guidance=3.0, guide="all")):
+        assert_hairpins(G.decode_latents(model, z, conditions, decoding, seed=1))
+    torch.manual_seed(0)
+    untrained = T.CVAE(model.config)
+    assert_hairpins(G.decode_latents(untrained, z, conditions, G.Decoding(temperature=1.5)))
+
+
+def test_sampling_is_seeded(trained: dict[str, Path]) -> None:
+    model, checkpoint = T.load_cvae(trained["model"])
+    z = np.random.default_rng(1).standard_normal((12, model.config.latent_dim)).astype(np.float32)
+    conditions = T.make_conditions(np.ones(12, dtype=np.int64), None, checkpoint["bins"])
+    first = G.decode_latents(model, z, conditions, seed=5)
+    again = G.decode_latents(model, z, conditions, seed=5, batch_size=5)
+    other = G.decode_latents(model, z, conditions, seed=6)
+    np.testing.assert_array_equal(first.tokens, G.decode_latents(model, z, conditions,
+                                                                 seed=5).tokens)
+    assert first.sequences == G.decode_latents(model, z, conditions, seed=5).sequences
+    assert len(again.sequences) == 12
+    assert first.sequences != other.sequences
+
+
+def test_choose_greedy_nucleus_and_frequencies() -> None:
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.2]], dtype=torch.float64)).repeat(20000, 1)
+    generator = torch.Generator().manual_seed(0)
+    noise = G.gumbel_noise(logits.shape, generator)
+    assert (G._choose(logits, 0.0, 1.0, noise) == 0).all()
+    assert (G._choose(logits, 1.0, 0.4, noise) == 0).all()  # nucleus of 0.4: the top token only
+    nucleus = G._choose(logits, 1.0, 0.7, noise)  # tokens 0 and 1, renormalised 5/8 and 3/8
+    assert set(nucleus.tolist()) == {0, 1}
+    assert nucleus.eq(0).double().mean().item() == pytest.approx(0.625, abs=0.015)
+    drawn = G._choose(logits, 1.0, 1.0, noise)
+    frequencies = torch.bincount(drawn, minlength=3).double() / len(drawn)
+    torch.testing.assert_close(frequencies, torch.tensor([0.5, 0.3, 0.2], dtype=torch.float64),
+                               atol=0.015, rtol=0)
+
+
+def test_guidance_of_one_is_the_conditional_decoder(trained: dict[str, Path]) -> None:
+    model, checkpoint = T.load_cvae(trained["model"])
+    z = torch.zeros(4, model.config.latent_dim)
+    conditions = torch.from_numpy(T.make_conditions(np.ones(4, np.int64), None, checkpoint["bins"]))
+    noise = G.gumbel_noise((4, 100, T.VOCABULARY), torch.Generator().manual_seed(2))
+    plain = G.sample_tokens(model, z, conditions, noise=noise)
+    guided = G.sample_tokens(model, z, conditions, noise=noise, guidance=1.0, guide="all")
+    assert torch.equal(plain, guided)
+    free = G.unspecified_conditions(model, conditions, "class")
+    assert free[:, 0].tolist() == [2] * 4 and torch.equal(free[:, 1:], conditions[:, 1:])
+
+
+def test_parse_and_complete_conditions(trained: dict[str, Path]) -> None:
+    _, checkpoint = T.load_cvae(trained["model"])
+    single = G.parse_conditions("single", checkpoint)
+    assert len(single) == 1 + 4 * 3
+    assert single[0].name == "pre-miRNA" and single[0].bins == {}
+    assert single[1].name == "pre-miRNA, stem_length=low" and single[1].bins == {"stem_length": 0}
+    chosen = G.parse_conditions([{"label": 0, "gc": "high"}, {"loop_size": 1}], checkpoint)
+    assert [c.label for c in chosen] == [0, None] and chosen[1].name == "any class, loop_size=mid"
+    with pytest.raises(ValueError, match="not conditions"):
+        G.parse_conditions([{"label": 1, "colour": "red"}], checkpoint)
+    with pytest.raises(ValueError, match="is not one of"):
+        G.parse_conditions([{"gc": "huge"}], checkpoint)
+
+    table = T.read_fold_table(trained["folded"])
+    reference = G.binned_reference(table, checkpoint)
+    rng = np.random.default_rng(0)
+    rows = G.condition_rows(single[1], 50, checkpoint, reference, rng)
+    assert (rows[:, 0] == 1).all() and (rows[:, 1] == 0).all()
+    pool = reference[(reference["label"] == 1) & (reference["bin_stem_length"] == 0)]
+    for k, attribute in enumerate(checkpoint["attributes"][1:], start=2):
+        assert set(rows[:, k]) <= set(pool[f"bin_{attribute}"])
+    open_rows = G.condition_rows(single[1], 5, checkpoint, None, rng)
+    assert (open_rows[:, 2:] == 3).all()
+
+
+def test_generate_stage(trained: dict[str, Path], tmp_path: Path) -> None:
+    outputs = {name: tmp_path / name for name in OUTPUT_NAMES}
+    around = pd.read_csv(trained["folded"], sep="\t").query("label == 1")["id"].head(2).tolist()
+    config = {"n_per_condition": 3, "around": around, "n_around": 2,
+              "traversal_steps": 3, "traversal_samples": 2, "guidance": 2.0, "seed": 3}
+    images = [trained[s] for s in ("train", "val", "test")]
+    counts = G.generate(trained["model"], trained["folded"], images, outputs, config)
+    table = pd.read_csv(outputs["table"], sep="\t")
+    assert counts["generated"] == len(table) == 13 * 3 + 2 * 2
+    assert table["id"].is_unique
+    assert set(table["set"]) == {"prior", "around"}
+    assert {"condition", "sequence", "structure", "want_gc", "cond_gc", "source_id"} <= set(table)
+    with np.load(outputs["npz"]) as data:
+        assert data["images"].shape == (len(table), 25, 100, 3)
+        assert list(data["ids"]) == table["id"].tolist()
+        sequences, structures = encode.decode_many(data["images"])
+    assert sequences == table["sequence"].tolist() and structures == table["structure"].tolist()
+    assert outputs["fasta"].read_text().count(">") == len(table)
+    traversal = pd.read_csv(outputs["traversals"], sep="\t")
+    assert len(traversal) == 4 * 3 * 2  # latent dimensions x steps x samples
+    assert sorted(traversal["value"].unique()) == [-3.0, 0.0, 3.0]
+    assert {"dimension", "value", "mfe_per_nt", "stem_length", "loop_size"} <= set(traversal)
+    again = tmp_path / "again"
+    again.mkdir()
+    G.generate(trained["model"], trained["folded"], images,
+               {name: again / name for name in OUTPUT_NAMES}, config)
+    assert (again / "table").read_text() == outputs["table"].read_text()
+    with pytest.raises(Exception, match="not encoded"):
+        G.generate(trained["model"], trained["folded"], images, outputs,
+                   {**config, "around": ["hsa-mir-nonexistent"]})

@@ -1,0 +1,25 @@
+# Stage `classify`: score anyone's candidate sequences with the trained classifier. Each entry
+# `name: path` of `classify: candidates:` in config/config.yaml gives results/classify/{name}.tsv
+# (id, sequence, structure, mfe, probability, prediction, status; one row per input record).
+
+
+rule classify:
+    input:
+        # The sequence file named {name} in `classify: candidates:`.
+        candidates=lambda wildcards: config["classify"]["candidates"][wildcards.name],
+        model=rules.train_cnn.output.model,
+    output:
+        table="results/classify/{name}.tsv",
+    log:
+        "results/logs/classify/{name}.log",
+    wildcard_constraints:
+        name=r"[^/]+",
+    conda:
+        "../../envs/cnn.yaml"
+    threads: 2
+    params:
+        threshold=config["classify"]["threshold"],
+        temperature=config["fold"]["temperature"],
+        dangles=config["fold"]["dangles"],
+    script:
+        "../scripts/classify.py"

@@ -1,0 +1,71 @@
+# Stage `evaluate_cnn`: the trained classifier on the held-out test split: metrics, ROC and
+# precision-recall curves, confusion matrix, calibration and recall per species.
+# Settings: the `evaluate_cnn:` section of config/config.yaml.
+
+
+rule evaluate_cnn:
+    input:
+        test="results/encode/test.npz",
+        model=rules.train_cnn.output.model,
+        molecules="results/fold/folded.tsv",
+    output:
+        metrics=report(
+            "results/evaluate_cnn/metrics.tsv",
+            caption="../report/evaluate_cnn_metrics.rst",
+            category="Classifier (CNN)",
+            subcategory="Test split",
+            labels={"table": "metrics"},
+        ),
+        predictions="results/evaluate_cnn/predictions.tsv",
+        roc=report(
+            "results/evaluate_cnn/roc.png",
+            caption="../report/evaluate_cnn_roc.rst",
+            category="Classifier (CNN)",
+            subcategory="Test split",
+            labels={"figure": "ROC curve"},
+        ),
+        pr=report(
+            "results/evaluate_cnn/pr.png",
+            caption="../report/evaluate_cnn_pr.rst",
+            category="Classifier (CNN)",
+            subcategory="Test split",
+            labels={"figure": "precision-recall curve"},
+        ),
+        confusion=report(
+            "results/evaluate_cnn/confusion.png",
+            caption="../report/evaluate_cnn_confusion.rst",
+            category="Classifier (CNN)",
+            subcategory="Test split",
+            labels={"figure": "confusion matrix"},
+        ),
+        calibration=report(
+            "results/evaluate_cnn/calibration.png",
+            caption="../report/evaluate_cnn_calibration.rst",
+            category="Classifier (CNN)",
+            subcategory="Test split",
+            labels={"figure": "calibration"},
+        ),
+        species=report(
+            "results/evaluate_cnn/species.tsv",
+            caption="../report/evaluate_cnn_species.rst",
+            category="Classifier (CNN)",
+            subcategory="Test split",
+            labels={"table": "recall per species"},
+        ),
+        species_plot=report(
+            "results/evaluate_cnn/species.png",
+            caption="../report/evaluate_cnn_species.rst",
+            category="Classifier (CNN)",
+            subcategory="Test split",
+            labels={"figure": "recall per species"},
+        ),
+    log:
+        "results/logs/evaluate_cnn/evaluate_cnn.log",
+    conda:
+        "../../envs/cnn.yaml"
+    threads: 2
+    params:
+        threshold=config["evaluate_cnn"]["threshold"],
+        batch_size=config["evaluate_cnn"]["batch_size"],
+    script:
+        "../scripts/evaluate_cnn.py"

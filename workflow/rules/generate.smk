@@ -1,0 +1,40 @@
+# Stage `generate`: new hairpins from the trained conditional VAE: N per configured condition from
+# the prior, some around chosen real molecules, and latent traversals (-3..+3 SD per dimension),
+# re-folded for the interpretation stage. Settings: the `generate:` section of config/config.yaml.
+
+
+rule generate:
+    input:
+        model="results/train_cvae/model.pt",
+        folded="results/fold/folded.tsv",
+        images=expand("results/encode/{split}.npz", split=SPLITS),
+    output:
+        table="results/generate/generated.tsv",
+        fasta="results/generate/generated.fa",
+        npz="results/generate/generated.npz",
+        traversals=report(
+            "results/generate/traversals.tsv",
+            caption="../report/generate_traversals.rst",
+            category="6. generate",
+            labels={"table": "latent traversals"},
+        ),
+        traversal_figure=report(
+            "results/generate/traversals.png",
+            caption="../report/generate_traversals.rst",
+            category="6. generate",
+            labels={"figure": "latent traversals"},
+        ),
+    log:
+        "results/logs/generate/generate.log",
+    benchmark:
+        "results/benchmarks/generate/generate.tsv"
+    conda:
+        "../../envs/train_cvae.yaml"
+    threads: 2
+    params:
+        settings=config["generate"],
+        seed=config["generate"].get("seed", config["seed"]),
+        temperature=config["fold"]["temperature"],
+        dangles=config["fold"]["dangles"],
+    script:
+        "../scripts/generate.py"

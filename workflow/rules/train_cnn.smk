@@ -1,0 +1,74 @@
+# Stage `train_cnn`: the pre-miRNA classifier (a CNN on the Cordero et al. 2019 hairpin image),
+# trained on the encode stage's train split with early stopping on its val split. With
+# `train_cnn.pretrain.enabled` it first pre-trains on miRBase hairpins of the other species plus
+# negatives (DeepMir's protocol), then fine-tunes. Settings: the `train_cnn:` section of
+# config/config.yaml. An interrupted training resumes from results/train_cnn/train_last.pt.
+
+
+rule train_cnn_pretrain_images:
+    input:
+        hairpin="results/download/mirbase/hairpin.fa.gz",
+        coding=os.path.join(workflow.basedir, config["download"]["coding"]),
+        molecules="results/download/molecules.tsv",
+    output:
+        images="results/train_cnn/pretrain_images.npz",
+        table="results/train_cnn/pretrain_molecules.tsv",
+    log:
+        "results/logs/train_cnn/train_cnn_pretrain_images.log",
+    benchmark:
+        "results/benchmarks/train_cnn/train_cnn_pretrain_images.tsv"
+    conda:
+        "../../envs/cnn.yaml"
+    threads: 2
+    params:
+        exclude_species=config["download"]["species"],
+        coding_ratio=config["train_cnn"]["pretrain"]["coding_ratio"],
+        shuffle_ratio=config["train_cnn"]["pretrain"]["shuffle_ratio"],
+        max_positives=config["train_cnn"]["pretrain"]["max_positives"],
+        seed=config["seed"],
+        temperature=config["fold"]["temperature"],
+        dangles=config["fold"]["dangles"],
+    script:
+        "../scripts/train_cnn_pretrain_images.py"
+
+
+rule train_cnn:
+    input:
+        train="results/encode/train.npz",
+        val="results/encode/val.npz",
+        # The pre-training image set, only when pre-training is on.
+        pretrain=(
+            "results/train_cnn/pretrain_images.npz"
+            if config["train_cnn"]["pretrain"]["enabled"]
+            else []
+        ),
+    output:
+        model="results/train_cnn/model.pt",
+        history=report(
+            "results/train_cnn/history.tsv",
+            caption="../report/train_cnn_history.rst",
+            category="Classifier (CNN)",
+            subcategory="Training",
+            labels={"table": "history per epoch"},
+        ),
+        curves=report(
+            "results/train_cnn/curves.png",
+            caption="../report/train_cnn_curves.rst",
+            category="Classifier (CNN)",
+            subcategory="Training",
+            labels={"figure": "training curves"},
+        ),
+    log:
+        "results/logs/train_cnn/train_cnn.log",
+    benchmark:
+        "results/benchmarks/train_cnn/train_cnn.tsv"
+    conda:
+        "../../envs/cnn.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+    params:
+        settings=config["train_cnn"],
+        seed=config["seed"],
+    script:
+        "../scripts/train_cnn.py"
