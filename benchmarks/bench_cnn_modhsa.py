@@ -66,6 +66,11 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/results/cnn_modhsa.tsv")
     parser.add_argument("--tag", default="", help="free text stored with the result row")
     parser.add_argument("--predictions", help="folder for per-run test probabilities (TSV)")
+    parser.add_argument(
+        "--checkpoints",
+        help="keep checkpoints here (a re-run resumes; with --pretrain all seeds share one "
+        "pre-training, seeded by the first seed); default: a temporary folder",
+    )
     args = parser.parse_args()
     setup_logging(None)
 
@@ -84,15 +89,21 @@ def main() -> None:
             "date\ttag\tarchitecture\tseed\tpretrain\tbest_epoch\tepochs_run\t"
             "train_seconds\ttest_accuracy\ttest_auroc\tconfig\n"
         )
+    probabilities = []
     for seed in args.seeds:
         values = {"architecture": args.architecture, **parse_overrides(args.set)}
         values.update(seed=seed, threads=args.threads, pretrain=pretrain is not None)
+        values.update(pretrain_seed=args.seeds[0])
         config = TrainConfig.from_dict(values)
         started = time.monotonic()
         with tempfile.TemporaryDirectory() as tmp:
-            model, checkpoint = train_on_sets(train, None, config, tmp, pretrain=pretrain)
+            folder = Path(args.checkpoints or tmp)
+            model, checkpoint = train_on_sets(
+                train, None, config, folder / f"seed{seed}", pretrain, pretrain_dir=folder
+            )
         seconds = time.monotonic() - started
         prob = predict_proba(model, test.images)
+        probabilities.append(prob)
         if args.predictions:
             folder = Path(args.predictions)
             folder.mkdir(parents=True, exist_ok=True)
@@ -118,6 +129,14 @@ def main() -> None:
         with out.open("a") as handle:
             handle.write("\t".join(map(str, row)) + "\n")
         print("\t".join(map(str, row[:10])), flush=True)
+    if len(probabilities) > 1:
+        mean = np.mean(probabilities, axis=0)
+        accuracy = accuracy_score(test.labels, mean >= 0.5)
+        print(
+            f"ensemble of {len(probabilities)} (mean probability): accuracy {accuracy:.4f}, "
+            f"ROC AUC {roc_auc_score(test.labels, mean):.4f}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ from torch.utils.data import (
 )
 
 from premirna.atomic import atomic_path, save_npz, write_tsv
-from premirna.cnn import LABELS, CNNConfig, build_model, images_to_tensor
+from premirna.cnn import ARCHITECTURES, LABELS, CNNConfig, build_model, images_to_tensor
 
 log = logging.getLogger("premirna.cnn_train")
 
@@ -98,7 +98,7 @@ class TrainConfig:
     patience: int = 8  # early stopping: epochs without improvement of `monitor`
     monitor: str = "val_loss"  # "val_loss" (lower is better) or "val_auroc" (higher is better)
     class_balance: str = "weights"  # "weights" (loss weighted by 1/class size), "sampler" or "none"
-    mixup_alpha: float = 0.0  # mixup Beta(alpha, alpha) of image pairs (Zhang et al. 2018); 0 = off
+    mixup_alpha: float = 0.2  # mixup Beta(alpha, alpha) of image pairs (Zhang et al. 2018); 0 = off
     label_smoothing: float = 0.0  # cross-entropy label smoothing; 0 = off
     val_fraction: float = (
         0.1  # share of train held out (stratified) when no validation set is given
@@ -107,8 +107,10 @@ class TrainConfig:
     threads: int = 2  # torch CPU threads
     device: str = "auto"  # "auto" (CUDA if available), "cpu" or "cuda"
     pretrain: bool = False  # DeepMir protocol: pre-train on a second image set, then fine-tune
-    pretrain_epochs: int = 10  # most epochs of pre-training (DeepMir: 40)
+    pretrain_epochs: int = 6  # most epochs of pre-training (DeepMir: 40)
     pretrain_learning_rate: float = 1e-3  # Adam step size while pre-training
+    pretrain_seed: int | None = None  # seed of the pre-training phase (None: `seed`); fine-tunes
+    # with different seeds can then share one pre-training
     finetune_learning_rate: float = 3e-4  # step size when fine-tuning a pre-trained network
 
     @classmethod
@@ -124,8 +126,13 @@ class TrainConfig:
                 if key in pretrain:
                     values[name] = pretrain[key]
         model_values = dict(values.pop("model", None) or {})
+        # The section's `architecture` wins over `model: architecture:`; the architecture's own
+        # defaults fill every size that `model:` does not give.
         architecture = values.pop("architecture", None) or model_values.get("architecture")
+        if architecture not in (None, *ARCHITECTURES):
+            raise ValueError(f"unknown architecture {architecture!r}; choose from {ARCHITECTURES}")
         base = CNNConfig.deepmir() if architecture == "deepmir" else CNNConfig()
+        model_values["architecture"] = base.architecture
         model = CNNConfig.from_dict({**base.to_dict(), **model_values})
         unknown = set(values) - set(cls.__dataclass_fields__)
         if unknown:
@@ -281,14 +288,23 @@ def _auroc(labels: np.ndarray, scores: np.ndarray) -> float:
     return float(roc_auc_score(labels, scores))
 
 
+def phase_seed(config: TrainConfig, phase: str) -> int:
+    """The seed of a training phase: `seed`, or `pretrain_seed` (if set) for pre-training."""
+    if phase == "pretrain":
+        return (config.seed if config.pretrain_seed is None else config.pretrain_seed) + 7919
+    return config.seed
+
+
 def _config_key(config: TrainConfig, phase: str) -> str:
     """What must match for a checkpoint to be resumed (not threads or device)."""
     values = config.to_dict()
     for key in ("threads", "device"):
         values.pop(key)
     if phase == "pretrain":
-        for key in ("epochs", "finetune_learning_rate"):
+        # Settings of the fine-tuning phase alone do not change the pre-training.
+        for key in ("epochs", "learning_rate", "finetune_learning_rate", "seed", "pretrain_seed"):
             values.pop(key)
+        values["phase_seed"] = phase_seed(config, phase)
     return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -385,11 +401,11 @@ def fit(
     device = choose_device(config.device)
     torch.set_num_threads(max(1, config.threads))
     torch.use_deterministic_algorithms(True, warn_only=True)
-    phase_seed = config.seed + (0 if phase == "train" else 7919)
+    seed = phase_seed(config, phase)
     key = _config_key(config, phase)
     data_key = train.fingerprint() + val.fingerprint() + depends_on
 
-    seed_everything(phase_seed)
+    seed_everything(seed)
     model = build_model(config.model).to(device)
     if init_state is not None:
         model.load_state_dict(init_state)
@@ -438,7 +454,7 @@ def fit(
         started = time.monotonic()
         # Re-seed every epoch from the config: shuffling, dropout and mixup do not depend on
         # whether earlier epochs ran in this process or before a resume.
-        epoch_seed = phase_seed * 1000 + epoch
+        epoch_seed = seed * 1000 + epoch
         torch.manual_seed(epoch_seed)
         generator = torch.Generator().manual_seed(epoch_seed)
         rng = np.random.default_rng(epoch_seed)
@@ -554,19 +570,26 @@ def train_on_sets(
     pretrain: ImageSet | None = None,
     resume: bool = True,
     on_epoch_end: Callable[[int, dict[str, Any]], None] | None = None,
+    pretrain_dir: str | Path | None = None,
 ) -> tuple[nn.Module, dict[str, Any]]:
-    """Optionally pre-train on `pretrain` (a part held out), then train or fine-tune on `train`."""
+    """Optionally pre-train on `pretrain` (a part held out), then train or fine-tune on `train`.
+
+    Checkpoints go to `checkpoint_dir`; those of the pre-training phase to `pretrain_dir` when
+    given (several fine-tunes can then share one pre-training, see `pretrain_seed`).
+    """
     train, val = _split_val(train, val, config, config.seed)
     init_state, extra, pre_history = None, {}, []
     if config.pretrain:
         if pretrain is None or len(pretrain) == 0:
             raise ValueError("train_cnn.pretrain is on but no pre-training images were given")
-        mask = stratified_holdout(pretrain.labels, config.val_fraction, config.seed + 1)
+        mask = stratified_holdout(
+            pretrain.labels, config.val_fraction, phase_seed(config, "pretrain")
+        )
         pre_model, pre_ck = fit(
             pretrain.subset(~mask),
             pretrain.subset(mask),
             config,
-            checkpoint_dir,
+            checkpoint_dir if pretrain_dir is None else pretrain_dir,
             phase="pretrain",
             learning_rate=config.pretrain_learning_rate,
             epochs=config.pretrain_epochs,

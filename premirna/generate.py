@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -65,14 +65,14 @@ class GenerateConfig:
     conditions: Any = "single"  # "single": pre-miRNA alone, then each attribute bin alone; or a
     # list of {label: 0/1, <attribute>: <bin name or index>} (omitted = not specified)
     temperature: float = 1.0  # softmax temperature of every column; 0 = greedy (most likely)
-    top_p: float = 0.9  # nucleus: draw among the most likely columns holding this probability
-    guidance: float = 1.0  # classifier-free guidance scale; 1 = plain conditional decoder
-    guide: str = "class"  # what guidance contrasts: "class" (only the class left open in the
-    # free branch) or "all" (every condition left open)
+    top_p: float = 1.0  # nucleus: draw among the most likely columns holding this probability
+    guidance: float = 3.0  # classifier-free guidance of the class (1 = plain conditional)
+    attribute_guidance: float = 2.0  # classifier-free guidance of the attribute bins (1 = none)
     complete_conditions: bool = True  # draw the attributes a condition leaves open from real
     # training molecules of that class (else they stay "not specified")
     latent_scale: float = 1.0  # SD of the prior draws of z (1 = the prior)
-    around: list[str] = field(default_factory=list)  # ids of real molecules to sample around
+    around: Any = 3  # real molecules to sample around: a list of ids, or a number k for the
+    # first k test-split pre-miRNAs (by id)
     n_around: int = 20  # molecules per real molecule in `around`
     around_scale: float = 1.0  # multiplies the posterior SD around a real molecule
     traversal_steps: int = 7  # grid points from -3 to +3 SD per latent dimension
@@ -171,22 +171,28 @@ def sample_tokens(
     top_p: float = 1.0,
     noise: torch.Tensor | None = None,
     guidance: float = 1.0,
-    guide: str = "class",
+    attribute_guidance: float = 1.0,
 ) -> torch.Tensor:
     """Tokens (N x columns) decoded column by column from latents z (N x D) and conditions.
 
     `noise` (N x columns x vocabulary, `gumbel_noise`) makes the draws; the same noise gives the
-    same choices wherever the distributions agree (used for traversals). `guidance` != 1 applies
-    classifier-free guidance (Ho & Salimans 2022) at every column: the logits become
-    l_free + guidance * (l_cond - l_free), where l_free has only the class (`guide="class"`) or
-    every condition (`guide="all"`) "not specified", as training teaches by hiding conditions.
+    same choices wherever the distributions agree (used for traversals). Classifier-free guidance
+    (Ho & Salimans 2022), composed per condition group as in Liu et al. 2022 (composable
+    diffusion): with l_full the logits under all conditions, l_attr with the class "not
+    specified" and l_none with every condition "not specified" (training teaches both by hiding
+    conditions), the logits become l_none + attribute_guidance * (l_attr - l_none) +
+    guidance * (l_full - l_attr). Both 1 = the plain conditional decoder.
     """
     model.eval()
     state, context = model.start(z, conditions)
-    guided = guidance != 1.0
-    if guided:
-        free = unspecified_conditions(model, conditions, guide)
-        free_state, free_context = model.start(z, free)
+    branches = []  # (weight, state, context) of the guidance terms
+    if guidance != 1.0 or attribute_guidance != 1.0:
+        attr = unspecified_conditions(model, conditions, "class")
+        branches.append([1.0 - guidance, *model.start(z, attr)])
+        if attribute_guidance != 1.0:
+            branches[0][0] = attribute_guidance - guidance
+            none = unspecified_conditions(model, conditions, "all")
+            branches.append([1.0 - attribute_guidance, *model.start(z, none)])
     ends = ending_tokens(model.config.vocabulary).to(z.device)
     pairs = pairing_tokens(model.config.vocabulary).to(z.device)
     iupac = iupac_tokens(model.config.vocabulary).to(z.device)
@@ -197,9 +203,11 @@ def sample_tokens(
     out = torch.zeros((len(z), model.config.columns), dtype=torch.long, device=z.device)
     for column in range(model.config.columns):
         logits, state = model.step(previous, column, state, context)
-        if guided:
-            free_logits, free_state = model.step(previous, column, free_state, free_context)
-            logits = free_logits + guidance * (logits - free_logits)
+        if branches:
+            logits = guidance * logits
+            for branch in branches:
+                branch_logits, branch[1] = model.step(previous, column, branch[1], branch[2])
+                logits = logits + branch[0] * branch_logits
         # A hairpin has a loop (column 0 holds a nucleotide; it is never paired) and a closing
         # pair: a molecule cannot end before its first pair, and pairs at the last column if
         # it has none yet.
@@ -253,7 +261,7 @@ class Decoding:
     temperature: float = 1.0
     top_p: float = 1.0
     guidance: float = 1.0
-    guide: str = "class"
+    attribute_guidance: float = 1.0
 
 
 def decode_latents(
@@ -284,7 +292,7 @@ def decode_latents(
         else:
             batch_noise = None
         tokens = sample_tokens(model, zt, ct, decoding.temperature, decoding.top_p, batch_noise,
-                               decoding.guidance, decoding.guide)
+                               decoding.guidance, decoding.attribute_guidance)
         chunks.append(tokens.cpu().numpy())
     tokens = (
         np.concatenate(chunks) if chunks else np.zeros((0, model.config.columns), np.int64)
@@ -442,6 +450,16 @@ def _find_images(
     return images, labels, table.loc[list(wanted)].reset_index(drop=True)
 
 
+def around_molecules(spec: Any, table: pd.DataFrame) -> list[str]:
+    """Ids to sample around: the given list, or the first `spec` test-split pre-miRNAs by id."""
+    if isinstance(spec, bool) or spec is None:
+        raise ValueError("generate.around must be a list of ids or a number")
+    if isinstance(spec, int):
+        test = table[(table["split"] == "test") & (table["label"].astype(int) == 1)]
+        return sorted(test["id"].astype(str))[:spec]
+    return [str(name) for name in spec]
+
+
 def traverse(
     model: CVAE,
     checkpoint: Mapping[str, Any],
@@ -472,7 +490,8 @@ def traverse(
             rows += [(d, float(value), k) for k in range(n_samples)]
     z = np.concatenate(z_all)
     conditions = make_conditions(np.ones(len(z), dtype=np.int64), None, checkpoint["bins"])
-    decoding = Decoding(config.temperature, config.top_p, config.guidance, config.guide)
+    decoding = Decoding(config.temperature, config.top_p, config.guidance,
+                        config.attribute_guidance)
     decoded = decode_latents(model, z, conditions, decoding, noise=torch.cat(noise_all),
                              batch_size=config.batch_size)
     frame = pd.DataFrame(rows, columns=["dimension", "value", "sample"])
@@ -556,7 +575,8 @@ def generate(
     table = read_fold_table(folded_tsv)
     reference = binned_reference(table, checkpoint) if config.complete_conditions else None
     conditions = parse_conditions(config.conditions, checkpoint)
-    decoding = Decoding(config.temperature, config.top_p, config.guidance, config.guide)
+    decoding = Decoding(config.temperature, config.top_p, config.guidance,
+                        config.attribute_guidance)
     rng = np.random.default_rng(config.seed)
     dim = model.config.latent_dim
     frames, images, tokens, all_conditions, latents = [], [], [], [], []
@@ -575,11 +595,12 @@ def generate(
         latents.append(z)
         log.info("%s: %d molecules", condition.name, n)
 
-    if config.around:
-        real_images, labels, real_rows = _find_images(config.around, image_npz, table)
+    around = around_molecules(config.around, table)
+    if around:
+        real_images, labels, real_rows = _find_images(around, image_npz, table)
         own = make_conditions(labels, real_rows, checkpoint["bins"])
         mu, logvar = encode_posterior(model, real_images, own)
-        for j, name in enumerate(config.around):
+        for j, name in enumerate(around):
             n = config.n_around
             eps = rng.standard_normal((n, dim)).astype(np.float32)
             z = mu[j] + config.around_scale * np.exp(0.5 * logvar[j]) * eps

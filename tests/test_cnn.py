@@ -91,6 +91,13 @@ def test_config_from_dict_by_name_and_unknown_keys():
     assert TrainConfig.from_dict({}).model == CNNConfig()
     with pytest.raises(ValueError, match="unknown"):
         TrainConfig.from_dict({"epochz": 3})
+    with pytest.raises(ValueError, match="unknown architecture"):
+        TrainConfig.from_dict({"architecture": "resnet"})
+    # The section's architecture wins; `model:` only overrides sizes.
+    mixed = TrainConfig.from_dict({"architecture": "deepmir", "model": {"architecture": "hairpin"}})
+    assert mixed.model == CNNConfig.deepmir()
+    sized = TrainConfig.from_dict({"model": {"architecture": "deepmir", "dense_units": 32}})
+    assert sized.model.architecture == "deepmir" and sized.model.channels == [48, 60, 72]
 
 
 def test_same_seed_gives_identical_weights(images, tmp_path):
@@ -174,6 +181,22 @@ def test_pretrain_then_fine_tune(images, tmp_path):
     assert (tmp_path / "pretrain_best.pt").exists()
     with pytest.raises(ValueError, match="pre-training"):
         train_on_sets(images, None, config, tmp_path / "none")
+
+
+def test_fine_tunes_share_one_pretraining(images, tmp_path):
+    phases = []
+    for seed in (1, 2):
+        config = tiny_config(pretrain=True, pretrain_epochs=1, epochs=1, seed=seed, pretrain_seed=5)
+        train_on_sets(
+            images,
+            None,
+            config,
+            tmp_path / f"seed{seed}",
+            pretrain=images,
+            pretrain_dir=tmp_path,
+            on_epoch_end=lambda e, row: phases.append(row["phase"]),
+        )
+    assert phases == ["pretrain", "train", "train"]
 
 
 def test_train_cnn_writes_model_history_and_curves(data_dir, tmp_path):

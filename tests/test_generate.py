@@ -68,7 +68,7 @@ def test_untrained_and_trained_samples_are_hairpins(trained: dict[str, Path]) ->
     z = np.random.default_rng(0).standard_normal((n, model.config.latent_dim)).astype(np.float32)
     conditions = T.make_conditions(np.ones(n, dtype=np.int64), None, checkpoint["bins"])
     for decoding in (G.Decoding(), G.Decoding(temperature=0.0), G.Decoding(top_p=0.5),
-                     G.Decoding(guidance=3.0, guide="all")):
+                     G.Decoding(guidance=3.0, attribute_guidance=2.0)):
         assert_hairpins(G.decode_latents(model, z, conditions, decoding, seed=1))
     torch.manual_seed(0)
     untrained = T.CVAE(model.config)
@@ -104,16 +104,33 @@ def test_choose_greedy_nucleus_and_frequencies() -> None:
                                atol=0.015, rtol=0)
 
 
-def test_guidance_of_one_is_the_conditional_decoder(trained: dict[str, Path]) -> None:
+def test_guidance(trained: dict[str, Path]) -> None:
     model, checkpoint = T.load_cvae(trained["model"])
-    z = torch.zeros(4, model.config.latent_dim)
-    conditions = torch.from_numpy(T.make_conditions(np.ones(4, np.int64), None, checkpoint["bins"]))
+    z = torch.randn(4, model.config.latent_dim, generator=torch.Generator().manual_seed(1))
+    labels = np.ones(4, np.int64)
+    table = T.read_fold_table(trained["folded"]).head(4).reset_index(drop=True)
+    conditions = torch.from_numpy(T.make_conditions(labels, table, checkpoint["bins"]))
     noise = G.gumbel_noise((4, 100, T.VOCABULARY), torch.Generator().manual_seed(2))
     plain = G.sample_tokens(model, z, conditions, noise=noise)
-    guided = G.sample_tokens(model, z, conditions, noise=noise, guidance=1.0, guide="all")
-    assert torch.equal(plain, guided)
+    same = G.sample_tokens(model, z, conditions, noise=noise, guidance=1.0, attribute_guidance=1.0)
+    assert torch.equal(plain, same)
     free = G.unspecified_conditions(model, conditions, "class")
     assert free[:, 0].tolist() == [2] * 4 and torch.equal(free[:, 1:], conditions[:, 1:])
+    none = G.unspecified_conditions(model, conditions, "all")
+    assert (none == torch.tensor(model.config.condition_sizes) - 1).all()
+    # Greedy first column under guidance equals the composed logits computed by hand.
+    start = torch.full((4,), model.start_token)
+    step = {}
+    for name, c in (("full", conditions), ("attr", free), ("none", none)):
+        state, context = model.start(z, c)
+        step[name] = model.step(start, 0, state, context)[0]
+    composed = step["none"] + 1.5 * (step["attr"] - step["none"]) + 3.0 * (step["full"]
+                                                                        - step["attr"])
+    composed = composed.masked_fill(G.ending_tokens(T.VOCABULARY) | G.iupac_tokens(T.VOCABULARY),
+                                    float("-inf"))
+    guided = G.sample_tokens(model, z, conditions, temperature=0.0, guidance=3.0,
+                             attribute_guidance=1.5)
+    assert torch.equal(guided[:, 0], composed.argmax(dim=1))
 
 
 def test_parse_and_complete_conditions(trained: dict[str, Path]) -> None:
@@ -168,6 +185,10 @@ def test_generate_stage(trained: dict[str, Path], tmp_path: Path) -> None:
     G.generate(trained["model"], trained["folded"], images,
                {name: again / name for name in OUTPUT_NAMES}, config)
     assert (again / "table").read_text() == outputs["table"].read_text()
+    table = T.read_fold_table(trained["folded"])
+    first_test = sorted(table.query("split == 'test' and label == 1")["id"])[:2]
+    assert G.around_molecules(2, table) == first_test
+    assert G.around_molecules(["x"], table) == ["x"]
     with pytest.raises(Exception, match="not encoded"):
         G.generate(trained["model"], trained["folded"], images, outputs,
                    {**config, "around": ["hsa-mir-nonexistent"]})

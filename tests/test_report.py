@@ -147,7 +147,7 @@ def declared_categories(rules_dir: Path) -> tuple[str, ...]:
     """Every `category="..."` given to report() in the workflow's rule files."""
     found = set()
     for path in rules_dir.glob("*.smk"):
-        found.update(re.findall(r'category\s*=\s*"([^"]+)"', path.read_text()))
+        found.update(re.findall(r'\bcategory\s*=\s*"([^"]+)"', path.read_text()))
     return tuple(sorted(found))
 
 

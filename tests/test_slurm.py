@@ -114,3 +114,36 @@ def test_gpu_request_on_partition_without_gpus_fails_clearly(slurm_cluster, tmp_
     assert "Requested node configuration is not available" in result.stderr
     assert "--gpus=1" in result.stderr  # the failing sbatch call is shown in full
     assert not (tmp_path / "model.txt").exists()
+
+
+@pytest.mark.slow
+def test_real_workflow_through_slurm_puts_training_on_the_gpu(slurm_cluster, tmp_path):
+    """The literal `snakemake --profile slurm` on a small real configuration, up to training."""
+    from conftest import REPO
+    from workflow_run import small_config, write_config
+
+    write_config(tmp_path, small_config())
+    start = time.monotonic()
+    result = slurm_cluster.run_snakemake(
+        tmp_path,
+        ["train", "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path),
+         "--configfile", str(tmp_path / "config" / "config.yaml")],
+        timeout=1500,
+    )  # fmt: skip
+    print(f"small workflow up to training through SLURM: {time.monotonic() - start:.1f} s")
+    assert result.returncode == 0, result.stderr[-6000:]
+    assert (tmp_path / "results/train_cnn/model.pt").is_file()
+    assert (tmp_path / "results/train_cvae/model.pt").is_file()
+
+    logs = tmp_path / ".snakemake" / "slurm_logs"
+    # Logs sit at rule_<name>/[<wildcards>/]<jobid>.log.
+    ran = {path.relative_to(logs).parts[0].removeprefix("rule_") for path in logs.rglob("*.log")}
+    assert {"make_molecules", "fold_chunk", "fold", "encode", "train_cnn", "train_cvae"} <= ran
+    # Each training job was given the GPU gres by SLURM (the workflow profile's gpu=1);
+    # SLURM keeps finished jobs visible for MinJobAge seconds.
+    for rule in ("train_cnn", "train_cvae"):
+        (log,) = (logs / f"rule_{rule}").rglob("*.log")
+        job = subprocess.run(
+            ["scontrol", "show", "job", log.stem], capture_output=True, text=True, check=True
+        ).stdout
+        assert re.search(r"TresPerJob=\S*gres[:/]gpu[:=]1", job), job

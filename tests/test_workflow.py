@@ -35,18 +35,19 @@ def test_snakefmt_check_is_clean():
 
 
 @pytest.mark.parametrize(
-    ("extra", "named"),
+    ("extra", "message"),
     [
-        ({"downlaod": {}}, "downlaod"),
-        ({"fold": {"temperature": "hot"}}, "temperature"),
-        ({"download": {"iupac": "ignore"}}, "iupac"),
+        ({"downlaod": {}}, "Additional properties are not allowed ('downlaod' was unexpected)"),
+        ({"fold": {"temperature": "hot"}}, "On instance['fold']['temperature']"),
+        ({"download": {"iupac": "ignore"}}, "On instance['download']['iupac']"),
     ],
 )
-def test_bad_config_stops_with_the_key_named(tmp_path, extra, named):
+def test_bad_config_stops_with_the_key_named(tmp_path, extra, message):
     write_config(tmp_path, small_config(extra))
     proc = snakemake(tmp_path, "--dry-run", "--cores", "1", check=False)
     assert proc.returncode != 0
-    assert named in proc.stderr
+    assert "Error validating config file" in proc.stdout + proc.stderr
+    assert message in proc.stdout + proc.stderr
     assert not (tmp_path / "results").exists()
 
 

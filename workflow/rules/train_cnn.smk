@@ -47,14 +47,14 @@ rule train_cnn:
         history=report(
             "results/train_cnn/history.tsv",
             caption="../report/train_cnn_history.rst",
-            category="Classifier (CNN)",
+            category="4. train_cnn",
             subcategory="Training",
             labels={"table": "history per epoch"},
         ),
         curves=report(
             "results/train_cnn/curves.png",
             caption="../report/train_cnn_curves.rst",
-            category="Classifier (CNN)",
+            category="4. train_cnn",
             subcategory="Training",
             labels={"figure": "training curves"},
         ),
@@ -69,6 +69,7 @@ rule train_cnn:
         gpu=1,
     params:
         settings=config["train_cnn"],
-        seed=config["seed"],
+        # The stage's own seed if it has one, else the top-level seed.
+        seed=config["train_cnn"].get("seed", config["seed"]),
     script:
         "../scripts/train_cnn.py"
