@@ -33,10 +33,10 @@ system-deps:
 	else echo "system-deps: not root or no apt-get; SLURM and browser tests will be skipped with a reason"; fi
 
 test: setup system-deps
-	$(BIN)/pytest -n 2
+	$(BIN)/pytest -n 2 --dist loadgroup
 
 test-quick: setup
-	$(BIN)/pytest -n 2 -m "not slow and not slurm and not browser"
+	$(BIN)/pytest -n 2 --dist loadgroup -m "not slow and not slurm and not browser"
 
 lint: setup
 	$(BIN)/ruff check premirna tests benchmarks

@@ -6,7 +6,9 @@ of the 5 folds a network is trained on the fold's train part (a stratified, seed
 out for early stopping) and scored on the fold's val part. Reported per fold and as mean +/- SD:
 ROC AUC, PR AUC (average precision), sensitivity and specificity at probability 0.5. Sequences
 without a hairpin image get probability 0 (called negative) so that every val sequence counts.
-deepMiRGene's own logs report AUROC 0.979 on the (withheld) human test split.
+deepMiRGene's own logs report AUROC 0.979 on the (withheld) human test split. `--pretrain NPZ`
+(from `bench_cnn_pretrain_set.py`) first pre-trains once, shared by all folds, on that set minus
+every molecule whose sequence is in this benchmark (read from the NPZ's companion .tsv).
 
     .venv/bin/python benchmarks/bench_cnn_deepmirgene.py --architecture hairpin --folds 1 2 3 4 5
 
@@ -97,6 +99,8 @@ def main() -> None:
     parser.add_argument("--cache", default="benchmarks/results/deepmirgene_human_images.npz")
     parser.add_argument("--out", default="benchmarks/results/cnn_deepmirgene.tsv")
     parser.add_argument("--tag", default="")
+    parser.add_argument("--pretrain", help="npz of pre-training images (with its .tsv beside it)")
+    parser.add_argument("--checkpoints", help="keep checkpoints here (a re-run resumes)")
     args = parser.parse_args()
     setup_logging(None)
     from bench_cnn_modhsa import parse_overrides
@@ -108,6 +112,19 @@ def main() -> None:
         for part in ("train", "val"):
             everything += fold_file(k, part)[0]
     known = encode_all(everything, cache, args.processes)
+
+    pretrain = None
+    if args.pretrain:
+        import pandas as pd
+
+        from premirna.cnn_train import load_images
+
+        pretrain = load_images(args.pretrain)
+        table = pd.read_csv(Path(args.pretrain).with_suffix(".tsv"), sep="\t")
+        here = set(table.loc[table["sequence"].isin(set(everything)), "id"])
+        keep = ~np.isin(pretrain.ids, list(here))
+        print(f"pre-training set: {len(pretrain)} images, {len(here)} left out (in this benchmark)")
+        pretrain = pretrain.subset(keep)
 
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -123,11 +140,14 @@ def main() -> None:
         train, _ = as_image_set(train_seqs, train_labels, known)
         val, val_ok = as_image_set(val_seqs, val_labels, known)
         values = {"architecture": args.architecture, **parse_overrides(args.set)}
-        values.update(seed=args.seed, threads=args.threads)
+        values.update(seed=args.seed, threads=args.threads, pretrain=pretrain is not None)
         config = TrainConfig.from_dict(values)
         started = time.monotonic()
         with tempfile.TemporaryDirectory() as tmp:
-            model, checkpoint = train_on_sets(train, None, config, tmp)
+            folder = Path(args.checkpoints or tmp)
+            model, checkpoint = train_on_sets(
+                train, None, config, folder / f"fold{k}", pretrain, pretrain_dir=folder
+            )
         seconds = time.monotonic() - started
         prob = np.zeros(len(val_seqs))
         prob[val_ok] = predict_proba(model, val.images)

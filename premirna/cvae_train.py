@@ -68,13 +68,13 @@ class CVAETrainConfig:
     unconditional_rate: float = 0.1  # chance that all conditions of a molecule are hidden at
     # once, which teaches the unconditional decoder used by classifier-free guidance
     labels: list[int] = field(default_factory=lambda: [0, 1])  # classes trained on
-    epochs: int = 25  # training epochs (the best validation epoch is kept)
+    epochs: int = 20  # training epochs (the best validation epoch is kept)
     batch_size: int = 64  # molecules per step
     learning_rate: float = 2e-3  # Adam step size
     lr_schedule: str = "cosine"  # "cosine" (decay to 0 over the epochs) or "none"
     weight_decay: float = 0.0  # AdamW decoupled weight decay
     beta: float = 1.0  # weight of the KL term after warm-up (beta-VAE, Higgins et al. 2017)
-    kl_anneal_epochs: int = 15  # epochs of linear warm-up of beta from 0 (Bowman et al. 2016)
+    kl_anneal_epochs: int = 20  # epochs of linear warm-up of beta from 0 (Bowman et al. 2016)
     free_bits: float = 0.5  # nats per latent dimension not penalised (Kingma et al. 2016); 0 = off
     word_dropout: float = 0.25  # chance a decoder input column is hidden (Bowman et al. 2016)
     grad_clip: float = 5.0  # largest gradient norm; 0 = no clipping

@@ -91,3 +91,21 @@ def test_changing_a_training_parameter_reruns_training_only(small_run, tmp_path)
 
     snakemake(workdir, "--cores", "2")
     assert (folded.stat().st_mtime_ns, image.stat().st_mtime_ns) == before
+
+
+def test_schema_defaults_are_settings_the_stages_accept():
+    """Snakemake fills schema defaults into the config: each must be a setting the library knows."""
+    import copy
+
+    import yaml
+    from snakemake.utils import validate
+
+    from premirna.cnn_train import TrainConfig
+    from premirna.cvae_train import CVAETrainConfig
+    from premirna.generate import GenerateConfig
+
+    config = copy.deepcopy(yaml.safe_load((REPO / "config" / "config.yaml").read_text()))
+    validate(config, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))
+    TrainConfig.from_dict({k: v for k, v in config["train_cnn"].items() if k != "seed"})
+    CVAETrainConfig.from_dict(config["train_cvae"])
+    GenerateConfig.from_dict(config["generate"])

@@ -1,5 +1,11 @@
 """Snakemake adapter for evaluate_cnn: score the test split, write metrics, curves and figures."""
 
+import os
+
+# Idle OpenMP threads sleep instead of spinning: on a shared or busy CPU, spinning torch threads
+# made training several times slower. Must be set before torch is imported.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 from premirna.cnn_eval import evaluate_cnn
 from premirna.logs import setup_logging
 
