@@ -20,9 +20,13 @@ outside the repository, with the real Snakemake rules and the real library funct
 
 Memory: ``max_rss_mb`` is the peak resident set of the step's process (``getrusage``) and, for
 folding with a pool, ``worker_rss_mb`` that of the largest worker; ``tree_peak_mb`` samples the sum
-over the whole process tree every 0.2 s (pages shared after a fork count once per process). Rows
-run by Snakemake include its own start-up and bookkeeping. The machine's 1-minute load average is
-recorded before each step: on a shared machine the times are upper bounds.
+over the whole process tree every 0.2 s (pages shared after a fork count once per process). Time:
+``wall_s`` of a library row is the call alone, of a Snakemake row the whole run with its start-up
+and bookkeeping; ``cpu_s`` is the CPU time (user + system) of the step's processes, imports
+included: what the step needs on cores of its own, which a shared machine does not give. The
+fold_chunk rows come from Snakemake's benchmark TSVs, which sample the job every 0.5 s for 15 s and
+then every 30 s, so their ``cpu_time`` and ``max_rss`` are lower bounds for longer jobs. The
+machine's 1-minute load average is recorded before each step.
 
     .venv/bin/python benchmarks/bench_scale.py [--scratch /tmp/scale] [--out /tmp/scale/scale.tsv]
         [--fold-processes 1 2] [--max-per-class N] [--clean]
@@ -294,7 +298,9 @@ def write_tsv(path: Path, rows: list[dict[str, Any]], columns: list[str] | tuple
         writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
         writer.writerow(columns)
         for row in rows:
-            writer.writerow(["" if row.get(c) is None else row.get(c) for c in columns])
+            values = [row.get(c) for c in columns]
+            writer.writerow(["" if v is None else round(v, 3) if isinstance(v, float) else v
+                             for v in values])
 
 
 def main() -> None:

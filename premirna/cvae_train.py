@@ -1,13 +1,15 @@
 """Train the conditional VAE of `premirna.cvae`: data, conditions, loss, checkpoints, resume.
 
 `train_cvae` is what the `train_cvae` rule calls. It reads the encode stage's images
-(`results/encode/{train,val}.npz`) and the fold table (sequence, structure and hairpin attributes by
-id), turns every image into its discrete factors per column (`premirna.encode.columns`), and builds
-the conditions: the class (pre-miRNA or not) and, for each attribute in the config (stem length,
-terminal-loop size, GC content, MFE per nt by default), its bin among quantile bins of the
-**training pre-miRNAs**. The bin edges are stored in the checkpoint, so generation and validation
-use the same bins. During training each attribute is hidden ("any") with probability
-`condition_dropout`, so that one model can be asked for any subset of the attributes.
+(`results/encode/{train,val}.npz`) and the fold table (hairpin attributes by id), reads every image
+back into its discrete factors per column (`premirna.encode.image_to_factors`), one token per
+column over the column's joint factors (the decoder's targets), and builds the conditions: the
+class (pre-miRNA or not) and, for each attribute in the config (stem length, terminal-loop size, GC
+content, MFE per nt by default), its bin among quantile bins of the **training pre-miRNAs**. The
+bin edges are stored in the checkpoint, so generation and validation use the same bins. During
+training each condition is hidden ("not specified") with probability `condition_dropout`, and all
+of a molecule's at once with probability `unconditional_rate`, so that one model can be asked for
+any subset of the conditions and classifier-free guidance has an unconditional decoder.
 
 The loss is the negative evidence lower bound of a beta-VAE: categorical cross-entropy of the
 factors plus beta times the KL divergence, with beta warmed up linearly from 0 (KL annealing). Runs
@@ -25,7 +27,6 @@ import hashlib
 import json
 import logging
 import math
-import random
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -38,6 +39,8 @@ import torch.nn.functional as F
 
 from premirna import encode
 from premirna.atomic import atomic_path, write_tsv
+from premirna.cnn import images_to_tensor
+from premirna.cnn_train import choose_device, seed_everything
 from premirna.cvae import CVAE, CVAEConfig
 from premirna.errors import InputError
 
@@ -59,8 +62,8 @@ def bin_names(n_bins: int) -> list[str]:
 class CVAETrainConfig:
     """Everything that decides how the conditional VAE is trained (the `train_cvae:` section)."""
 
-    model: CVAEConfig = field(default_factory=CVAEConfig)  # network sizes (factor/condition
-    # sizes are filled in from the data)
+    model: CVAEConfig = field(default_factory=CVAEConfig)  # network sizes (vocabulary and
+    # condition sizes are set from the data)
     attributes: list[str] = field(default_factory=lambda: list(CONDITION_ATTRIBUTES))  # binned
     # attributes used as conditions besides the class
     bins: int = 3  # quantile bins per attribute, edges from the training pre-miRNAs
@@ -135,12 +138,6 @@ def tokens_to_factors(tokens: np.ndarray) -> encode.Factors:
     return encode.Factors(
         (pair // N_CODES).astype(np.int8), (pair % N_CODES).astype(np.int8), paired
     )
-
-
-def images_to_tensor(images: np.ndarray) -> torch.Tensor:
-    """uint8 images N x 25 x 100 x 3 -> float32 tensor N x 3 x 25 x 100 in [0, 1]."""
-    array = np.ascontiguousarray(np.asarray(images), dtype=np.float32)
-    return torch.from_numpy(array).permute(0, 3, 1, 2).contiguous().div_(255.0)
 
 
 def token_lengths(tokens: np.ndarray) -> np.ndarray:
@@ -326,23 +323,9 @@ def cvae_loss(
 
 # --------------------------------------------------------------------------------------------
 # Training.
-def choose_device(name: str = "auto") -> torch.device:
-    """CUDA when asked for or available (`auto`), else the CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 def _epoch_seed(seed: int, epoch: int) -> int:
     """The seed of one epoch's random streams: the same whether or not the run was resumed."""
     return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch (all devices)."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
 
 
 def beta_at(epoch: int, config: CVAETrainConfig) -> float:
@@ -643,29 +626,34 @@ def plot_history(history: pd.DataFrame, path: str | Path) -> None:
 
 def plot_reconstructions(
     model: CVAE, data: HairpinSet, bins: dict[str, list[float]], path: str | Path,
-    n: int = 6, seed: int = 0,
+    n: int = 6, seed: int = 0, samples: int = 2,
 ) -> None:
-    """Input images beside their greedy reconstructions (z = posterior mean, own conditions)."""
+    """Input images beside reconstructions: z = the posterior mean under the molecule's own class
+    and bins, decoded `samples` times (temperature 1, plain conditional decoder, seeded)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from premirna.generate import Decoding, decode_latents
+    from premirna.generate import decode_latents
 
     rng = np.random.default_rng(seed)
     chosen = np.sort(rng.choice(len(data), size=min(n, len(data)), replace=False))
     conditions = make_conditions(data.labels[chosen], data.attributes.iloc[chosen], bins)
     mu, _ = encode_posterior(model, data.images[chosen], conditions)
-    result = decode_latents(model, mu, conditions, Decoding(temperature=0.0))
-    fig, axes = plt.subplots(len(chosen), 2, figsize=(10, 1.15 * len(chosen) + 0.4),
-                             squeeze=False)
+    decoded = [decode_latents(model, mu, conditions, seed=seed + k) for k in range(samples)]
+    fig, axes = plt.subplots(len(chosen), 1 + samples, squeeze=False,
+                             figsize=(4.2 * (1 + samples), 1.15 * len(chosen) + 0.4))
     for row, index in enumerate(chosen):
-        same = (result.tokens[row] == data.tokens[index]).mean()
-        for col, (image, title) in enumerate(
-            [(data.images[index], f"{data.ids[index]} (input)"),
-             (result.images[row], f"reconstruction ({same:.0%} of columns equal)")]
-        ):
+        length = int(data.attributes.at[index, "length"]) if "length" in data.attributes else 0
+        panels = [(data.images[index], f"{data.ids[index]} (input, {length} nt)")]
+        drawn = int(token_lengths(data.tokens[index])[0]) - 1  # the input's drawn columns
+        for k, result in enumerate(decoded):
+            same = (result.tokens[row, :drawn] == data.tokens[index, :drawn]).mean()
+            panels.append((result.images[row],
+                           f"sample {k + 1}: {len(result.sequences[row])} nt, "
+                           f"{same:.0%} of the input's columns equal"))
+        for col, (image, title) in enumerate(panels):
             axes[row, col].imshow(image, interpolation="nearest", aspect="auto")
             axes[row, col].set_title(title, fontsize=7)
             axes[row, col].axis("off")

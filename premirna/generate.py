@@ -569,7 +569,7 @@ def generate(
     if not isinstance(config, GenerateConfig):
         config = GenerateConfig.from_dict(config)
     torch.set_num_threads(max(1, config.threads))
-    from premirna.cvae_train import choose_device
+    from premirna.cnn_train import choose_device
 
     model, checkpoint = load_cvae(model_path, choose_device(config.device))
     table = read_fold_table(folded_tsv)

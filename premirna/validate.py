@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from premirna.atomic import atomic_path, write_tsv
+from premirna.cvae_train import assign_bins
 from premirna.errors import InputError
 from premirna.structure import base_pair_distance, features
 
@@ -341,13 +342,6 @@ def judge_sequences(
     return proba
 
 
-def assign_bin(values: np.ndarray, edges: Sequence[float]) -> np.ndarray:
-    """Bin index of each value given inner bin edges (k - 1 edges for k bins; -1 for NaN)."""
-    values = np.asarray(values, dtype=np.float64)
-    index = np.searchsorted(np.asarray(edges, dtype=np.float64), values, side="right")
-    return np.where(np.isnan(values), -1, index)
-
-
 def score_molecules(
     molecules: pd.DataFrame,
     train_sequences: Sequence[str],
@@ -378,7 +372,7 @@ def score_molecules(
     )
     out["novel"] = out["nearest_train_distance"] >= NOVELTY_THRESHOLD
     for attribute, edges in bins.items():
-        reached = assign_bin(out[attribute].to_numpy(dtype=np.float64), edges)
+        reached = assign_bins(out[attribute].to_numpy(dtype=np.float64), edges)
         out[f"bin_{attribute}"] = reached
         want = out.get(f"want_{attribute}")
         if want is not None:
@@ -574,7 +568,7 @@ def validate(
     source = real.set_index("id")
     for attribute, edges in bins.items():
         values = source.loc[baselines["source_id"], attribute].to_numpy(dtype=np.float64)
-        baselines[f"want_{attribute}"] = assign_bin(values, edges)
+        baselines[f"want_{attribute}"] = assign_bins(values, edges)
     columns = ["set", "id", "condition", "sequence", "intended", "decodable",
                *[f"want_{a}" for a in bins]]
     molecules = pd.concat([generated[columns], baselines.assign(decodable=True)[columns]],

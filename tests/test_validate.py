@@ -176,10 +176,11 @@ def test_baselines_keep_length_gc_and_dinucleotides(real_hairpins: pd.DataFrame)
     pd.testing.assert_frame_equal(frame, again)
 
 
-def test_assign_bin() -> None:
-    np.testing.assert_array_equal(V.assign_bin([0.1, 0.5, 0.9, np.nan], [0.3, 0.6]), [0, 1, 2, -1])
+def test_assign_bins() -> None:
+    np.testing.assert_array_equal(V.assign_bins([0.1, 0.5, 0.9, np.nan], [0.3, 0.6]),
+                                  [0, 1, 2, -1])
     # A value on an edge goes to the upper bin (edges are lower-inclusive).
-    np.testing.assert_array_equal(V.assign_bin([0.3], [0.3, 0.6]), [1])
+    np.testing.assert_array_equal(V.assign_bins([0.3], [0.3, 0.6]), [1])
 
 
 def test_score_and_summarise_real_hairpins(real_hairpins: pd.DataFrame) -> None:
@@ -199,7 +200,7 @@ def test_score_and_summarise_real_hairpins(real_hairpins: pd.DataFrame) -> None:
     row = summary.set_index("group").loc["real"]
     assert row["structure_agreement"] == 1.0
     assert row["uniqueness"] == 1.0
-    expected_control = (V.assign_bin(real_rows["gc"], [0.4, 0.5]) == 1).mean()
+    expected_control = (V.assign_bins(real_rows["gc"], [0.4, 0.5]) == 1).mean()
     assert row["conditional_control"] == pytest.approx(expected_control)
     assert np.isnan(summary.set_index("group").at["random", "conditional_control"])
     targets = V.targets_table(summary.assign(group=summary["group"].replace({"real": "generated"})))
