@@ -27,6 +27,8 @@ include: "workflow/rules/interpret.smk"
 rule all:
     default_target: True
     input:
+        rules.download_summary.output,
+        rules.fold_summary.output,
         rules.evaluate_cnn.output,
         rules.validate.output,
         rules.interpret_cnn.output,

@@ -22,7 +22,6 @@ import hashlib
 import json
 import logging
 import math
-import random
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -44,6 +43,7 @@ from torch.utils.data import (
 
 from premirna.atomic import atomic_path, save_npz, write_tsv
 from premirna.cnn import ARCHITECTURES, LABELS, CNNConfig, build_model, images_to_tensor
+from premirna.training import choose_device, save_checkpoint, seed_everything, settings_key
 
 log = logging.getLogger("premirna.cnn_train")
 
@@ -188,20 +188,6 @@ def stratified_holdout(labels: np.ndarray, fraction: float, seed: int) -> np.nda
     return mask
 
 
-def choose_device(name: str = "auto") -> torch.device:
-    """CUDA when asked for or available (`auto`), else the CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch (all devices)."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
 def class_weights(labels: np.ndarray) -> torch.Tensor:
     """Inverse-frequency weights N / (2 n_c), so both classes weigh the same in the loss."""
     counts = np.bincount(labels, minlength=2).astype(np.float64)
@@ -298,20 +284,12 @@ def phase_seed(config: TrainConfig, phase: str) -> int:
 def _config_key(config: TrainConfig, phase: str) -> str:
     """What must match for a checkpoint to be resumed (not threads or device)."""
     values = config.to_dict()
-    for key in ("threads", "device"):
-        values.pop(key)
+    ignore = ["threads", "device"]
     if phase == "pretrain":
         # Settings of the fine-tuning phase alone do not change the pre-training.
-        for key in ("epochs", "learning_rate", "finetune_learning_rate", "seed", "pretrain_seed"):
-            values.pop(key)
+        ignore += ["epochs", "learning_rate", "finetune_learning_rate", "seed", "pretrain_seed"]
         values["phase_seed"] = phase_seed(config, phase)
-    return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def save_checkpoint(checkpoint: dict[str, Any], path: str | Path) -> None:
-    """`torch.save` to a temporary name, then rename (a crash never leaves half a checkpoint)."""
-    with atomic_path(path) as tmp:
-        torch.save(checkpoint, tmp)
+    return settings_key(values, ignore)
 
 
 def load_checkpoint(

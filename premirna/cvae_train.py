@@ -24,7 +24,6 @@ condition bins, encoding version, epoch, best metric, history) read with
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import math
 import time
@@ -40,9 +39,9 @@ import torch.nn.functional as F
 from premirna import encode
 from premirna.atomic import atomic_path, write_tsv
 from premirna.cnn import images_to_tensor
-from premirna.cnn_train import choose_device, seed_everything
 from premirna.cvae import CVAE, CVAEConfig
 from premirna.errors import InputError
+from premirna.training import choose_device, save_checkpoint, seed_everything, settings_key
 
 log = logging.getLogger("premirna.cvae_train")
 
@@ -337,16 +336,7 @@ def beta_at(epoch: int, config: CVAETrainConfig) -> float:
 
 def _config_key(config: CVAETrainConfig) -> str:
     """What must match for a checkpoint to be resumed (not threads, device or epochs)."""
-    values = config.to_dict()
-    for key in ("threads", "device", "epochs"):
-        values.pop(key)
-    return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def save_checkpoint(checkpoint: dict[str, Any], path: str | Path) -> None:
-    """`torch.save` to a temporary name, then rename (a crash never leaves half a checkpoint)."""
-    with atomic_path(path) as tmp:
-        torch.save(checkpoint, tmp)
+    return settings_key(config.to_dict(), ("threads", "device", "epochs"))
 
 
 def load_cvae(

@@ -37,6 +37,7 @@ from premirna.cvae_train import (
     tokens_to_factors,
 )
 from premirna.errors import InputError
+from premirna.training import choose_device
 
 log = logging.getLogger("premirna.generate")
 
@@ -55,6 +56,34 @@ class Decoded:
     images: np.ndarray  # uint8 N x 25 x 100 x 3, rendered by premirna.encode
     sequences: list[str]  # the hairpin each image draws
     structures: list[str]  # its intended (drawn) dot-bracket structure
+    raw_sequences: list[str] | None = None  # the decoder's sequences, when refined
+    refined_nt: np.ndarray | None = None  # nucleotides changed by refinement, per molecule
+
+
+def refine_decoded(
+    decoded: Decoded, steps: int, seed: int, fold_settings: Mapping[str, Any] | None = None
+) -> Decoded:
+    """`decoded` after the repair walk of `premirna.refine` (unpaired nucleotides changed until
+    the sequence folds as drawn), images redrawn; the decoder's sequences are kept beside."""
+    from premirna.refine import refine_hairpins
+
+    if steps <= 0 or not decoded.sequences:
+        return decoded
+    settings = dict(fold_settings or {})
+    refined = refine_hairpins(decoded.sequences, decoded.structures, steps=steps, seed=seed,
+                              processes=int(settings.get("processes", 1)),
+                              temperature=float(settings.get("temperature", 37.0)),
+                              dangles=int(settings.get("dangles", 2)))
+    sequences = [r.sequence for r in refined]
+    images = decoded.images.copy()
+    changed = [i for i, r in enumerate(refined) if r.changed]
+    if changed:
+        images[changed] = encode.encode_many([sequences[i] for i in changed],
+                                             [decoded.structures[i] for i in changed],
+                                             source="<refined>")[0]
+    return Decoded(decoded.tokens, images, sequences, list(decoded.structures),
+                   raw_sequences=list(decoded.sequences),
+                   refined_nt=np.array([r.changed for r in refined], dtype=np.int64))
 
 
 @dataclass
@@ -78,6 +107,8 @@ class GenerateConfig:
     traversal_steps: int = 7  # grid points from -3 to +3 SD per latent dimension
     traversal_samples: int = 8  # molecules per grid point (same noise at every point)
     traversal_range: float = 3.0  # the grid spans -range .. +range SD
+    refine_steps: int = 20  # steps of the repair walk (premirna.refine) that changes unpaired
+    # nucleotides until the molecule folds as drawn; 0 = keep the decoder's sequences as they are
     batch_size: int = 500  # molecules decoded at once
     seed: int = 20191108  # seeds every draw
     threads: int = 1  # torch CPU threads
@@ -424,6 +455,10 @@ def _frame(
         frame[f"want_{attribute}"] = wanted
         frame[f"cond_{attribute}"] = np.where(conditions[:, k] == n_bins, -1, conditions[:, k])
     frame["source_id"] = source_id
+    frame["raw_sequence"] = decoded.raw_sequences or decoded.sequences
+    frame["refined_nt"] = (
+        decoded.refined_nt if decoded.refined_nt is not None else np.zeros(len(ids), np.int64)
+    )
     frame["sequence"] = decoded.sequences
     frame["structure"] = decoded.structures
     frame["length"] = [len(s) for s in decoded.sequences]
@@ -569,7 +604,6 @@ def generate(
     if not isinstance(config, GenerateConfig):
         config = GenerateConfig.from_dict(config)
     torch.set_num_threads(max(1, config.threads))
-    from premirna.cnn_train import choose_device
 
     model, checkpoint = load_cvae(model_path, choose_device(config.device))
     table = read_fold_table(folded_tsv)
@@ -587,6 +621,7 @@ def generate(
         z = (rng.standard_normal((n, dim)) * config.latent_scale).astype(np.float32)
         decoded = decode_latents(model, z, rows, decoding, seed=config.seed + k,
                                  batch_size=config.batch_size)
+        decoded = refine_decoded(decoded, config.refine_steps, config.seed + k, fold_settings)
         ids = [f"gen_c{k:02d}_{i:04d}" for i in range(n)]
         frames.append(_frame(decoded, ids, "prior", condition.name, rows, condition, checkpoint))
         images.append(decoded.images)
@@ -607,6 +642,8 @@ def generate(
             rows = np.repeat(own[j : j + 1], n, axis=0)
             decoded = decode_latents(model, z, rows, decoding, seed=config.seed + 1000 + j,
                                      batch_size=config.batch_size)
+            decoded = refine_decoded(decoded, config.refine_steps, config.seed + 1000 + j,
+                                     fold_settings)
             ids = [f"near_{name}_{i:03d}" for i in range(n)]
             frames.append(_frame(decoded, ids, "around", f"around {name}", rows, None,
                                  checkpoint, source_id=name))

@@ -381,6 +381,22 @@ def score_molecules(
     return out
 
 
+def score_raw_agreement(
+    scored: pd.DataFrame, fold_settings: dict[str, Any] | None = None
+) -> pd.DataFrame:
+    """Add `raw_agrees`: whether the decoder's own sequence (`raw_sequence`, before the repair
+    walk of `premirna.refine` changed `refined_nt` unpaired nucleotides) folds as drawn."""
+    out = scored.copy()
+    generated = out["refined_nt"].notna()
+    out["raw_agrees"] = out["agrees"].where(generated)
+    changed = generated & (out["refined_nt"].fillna(0) > 0)
+    if changed.any():
+        raw = refold(out.loc[changed, "raw_sequence"].tolist(),
+                     out.loc[changed, "intended"].tolist(), **(fold_settings or {}))
+        out.loc[changed, "raw_agrees"] = raw["agrees"].to_numpy()
+    return out
+
+
 def summarise(
     scored: pd.DataFrame,
     reference: pd.DataFrame,
@@ -417,6 +433,11 @@ def summarise(
                 float(values.astype(bool).mean()) if len(values) else math.nan
             )
         row["median_nearest_train_distance"] = float(part["nearest_train_distance"].median())
+        if "raw_agrees" in part and part["raw_agrees"].notna().any():
+            refined = part["refined_nt"].astype(float)
+            row["refined_share"] = float((refined > 0).mean())
+            row["refined_nt_per_molecule"] = float(refined.mean())
+            row["raw_structure_agreement"] = float(part["raw_agrees"].astype(bool).mean())
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -571,12 +592,15 @@ def validate(
         baselines[f"want_{attribute}"] = assign_bins(values, edges)
     columns = ["set", "id", "condition", "sequence", "intended", "decodable",
                *[f"want_{a}" for a in bins]]
-    molecules = pd.concat([generated[columns], baselines.assign(decodable=True)[columns]],
+    repair = [c for c in ("raw_sequence", "refined_nt") if c in generated]
+    molecules = pd.concat([generated[columns + repair], baselines.assign(decodable=True)[columns]],
                           ignore_index=True)
     judge = load_cnn_judge(cnn_model) if cnn_model else None
     log.info("validate: scoring %d generated and %d baseline molecules", len(generated),
              len(baselines))
     scored = score_molecules(molecules, train_sequences, judge, bins, fold_settings)
+    if len(repair) == 2:
+        scored = score_raw_agreement(scored, fold_settings)
 
     prior = scored[scored["set"] == "generated"]
     parts = [

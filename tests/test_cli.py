@@ -28,7 +28,8 @@ def test_every_command_has_help(command):
 
 def test_fold_writes_structures_and_features(tmp_path):
     fasta = tmp_path / "in.fa"
-    fasta.write_text(f">let-7a-1 human\n{LET7A1[:40]}\n{LET7A1[40:].lower()}\n>short\nGGGGAAACCCC\n")
+    text = f">let-7a-1 human\n{LET7A1[:40]}\n{LET7A1[40:].lower()}\n>short\nGGGGAAACCCC\n"
+    fasta.write_text(text)
     out = tmp_path / "out.tsv"
     proc = premirna("fold", str(fasta), str(out))
     assert proc.returncode == 0, proc.stderr

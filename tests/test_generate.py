@@ -175,6 +175,19 @@ def test_generate_stage(trained: dict[str, Path], tmp_path: Path) -> None:
         assert list(data["ids"]) == table["id"].tolist()
         sequences, structures = encode.decode_many(data["images"])
     assert sequences == table["sequence"].tolist() and structures == table["structure"].tolist()
+    # the repair walk changes unpaired nucleotides only, and says how many
+    for row in table.itertuples():
+        diff = [i for i, (a, b) in enumerate(zip(row.raw_sequence, row.sequence, strict=True))
+                if a != b]
+        assert len(diff) == row.refined_nt
+        assert all(row.structure[i] == "." for i in diff)
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    G.generate(trained["model"], trained["folded"], images,
+               {name: raw / name for name in OUTPUT_NAMES}, {**config, "refine_steps": 0})
+    unrefined = pd.read_csv(raw / "table", sep="\t")
+    assert (unrefined["refined_nt"] == 0).all()
+    assert unrefined["sequence"].tolist() == table["raw_sequence"].tolist()
     assert outputs["fasta"].read_text().count(">") == len(table)
     traversal = pd.read_csv(outputs["traversals"], sep="\t")
     assert len(traversal) == 4 * 3 * 2  # latent dimensions x steps x samples

@@ -243,5 +243,17 @@ def test_validate_stage_with_baselines(tmp_path) -> None:
     assert groups.at["generated", "validity"] <= 1.0
     molecules = pd.read_csv(outputs["molecules"], sep="\t")
     assert molecules["decodable"].all()
+    # the repair is reported: how many molecules and nucleotides it changed, and the agreement
+    # of the decoder's own sequences
+    generated_rows = molecules[molecules["set"] == "generated"]
+    assert groups.at["generated", "refined_nt_per_molecule"] == pytest.approx(
+        generated_rows["refined_nt"].mean()
+    )
+    unchanged = generated_rows[generated_rows["refined_nt"] == 0]
+    assert (unchanged["raw_agrees"] == unchanged["agrees"]).all()
+    assert groups.at["generated", "raw_structure_agreement"] <= groups.at[
+        "generated", "structure_agreement"
+    ] + 1e-9
+    assert pd.isna(groups.at["real", "raw_structure_agreement"])
     assert molecules["cnn_probability"].between(0, 1).all()
     assert outputs["realism"].stat().st_size > 0 and outputs["metrics"].stat().st_size > 0

@@ -1,4 +1,4 @@
-"""The workflow itself: lint, format, config validation, and an end-to-end run on small real data."""
+"""The workflow itself: lint, format, config validation, an end-to-end run on small real data."""
 
 from __future__ import annotations
 
@@ -72,6 +72,19 @@ def test_small_run_produces_every_stage(small_run):
             assert len(z["ids"]) == len(z["labels"]) == len(z["images"])
             total += len(z["ids"])
     assert total == len(molecules)
+
+    # the report's data summaries agree with the tables they summarise
+    summary = pd.read_csv(small_run / "results/download/summary.tsv", sep="\t")
+    assert summary["all"].sum() == len(molecules)
+    assert summary[["train", "val", "test"]].sum().to_dict() == (
+        molecules["split"].value_counts().to_dict()
+    )
+    fold_summary = pd.read_csv(small_run / "results/fold/summary.tsv", sep="\t")
+    overall = fold_summary[fold_summary["split"] == "all"].set_index("class")
+    assert overall.loc["pre-miRNA", "molecules"] == (folded["label"] == 1).sum()
+    assert overall.loc["negative", "length_median"] == folded.loc[
+        folded["label"] == 0, "length"
+    ].median()
 
 
 @pytest.mark.slow

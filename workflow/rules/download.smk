@@ -62,3 +62,22 @@ checkpoint make_molecules:
         dangles=config["fold"]["dangles"],
     script:
         "../scripts/download_molecules.py"
+
+
+# For the report: what the molecule table holds, with the release and checksum it came from.
+rule download_summary:
+    input:
+        molecules=rules.make_molecules.output.molecules,
+        manifest=rules.download_mirbase.output.manifest,
+    output:
+        summary=report(
+            "results/download/summary.tsv",
+            caption="../report/download_summary.rst",
+            category="1. download",
+        ),
+    log:
+        "results/logs/download/download_summary.log",
+    conda:
+        "../../envs/download.yaml"
+    script:
+        "../scripts/download_summary.py"

@@ -45,3 +45,26 @@ rule fold:
         dangles=config["fold"]["dangles"],
     script:
         "../scripts/fold_gather.py"
+
+
+# For the report: how each class folds (medians and quartiles per split, and histograms).
+rule fold_summary:
+    input:
+        table=rules.fold.output.table,
+    output:
+        summary=report(
+            "results/fold/summary.tsv",
+            caption="../report/fold_summary.rst",
+            category="2. fold",
+        ),
+        distributions=report(
+            "results/fold/distributions.png",
+            caption="../report/fold_distributions.rst",
+            category="2. fold",
+        ),
+    log:
+        "results/logs/fold/fold_summary.log",
+    conda:
+        "../../envs/fold.yaml"
+    script:
+        "../scripts/fold_summary.py"

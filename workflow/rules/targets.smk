@@ -6,6 +6,7 @@
 rule download:
     input:
         rules.make_molecules.output,
+        rules.download_summary.output,
 
 
 rule train:
