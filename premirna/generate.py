@@ -6,7 +6,10 @@ each column the categorical over the column's joint factors is sharpened by a te
 its top-p nucleus (Holtzman et al. 2020) before a draw; temperature 0 takes the most likely column
 (greedy). The columns are rendered by the encoder (`premirna.encode.render`) and read back as a
 sequence and its intended structure (`premirna.encode.factors_to_hairpins`), so every output is a
-drawable, decodable hairpin. `generate` is the `generate` stage: N molecules per configured
+drawable, decodable hairpin. A decoded sequence that ViennaRNA folds differently from its drawing
+is then repaired by a short walk that changes only nucleotides the drawing leaves unpaired
+(`premirna.refine`, `refine_steps`; the decoder's own sequence is kept as `raw_sequence`).
+`generate` is the `generate` stage: N molecules per configured
 condition from the prior, molecules around chosen real ones (their posterior, widened by
 `around_scale`), and latent traversals (every dimension from -3 to +3 SD with the others at 0),
 which are re-folded so that the interpretation stage can read what each dimension changes.
@@ -100,6 +103,9 @@ class GenerateConfig:
     complete_conditions: bool = True  # draw the attributes a condition leaves open from real
     # training molecules of that class (else they stay "not specified")
     latent_scale: float = 1.0  # SD of the prior draws of z (1 = the prior)
+    latent: str = "prior"  # where z comes from: "prior" (N(0, I) times latent_scale) or
+    # "posterior": the posterior of the training molecule that completed the condition (the
+    # aggregate posterior), so that z agrees with the requested bins
     around: Any = 3  # real molecules to sample around: a list of ids, or a number k for the
     # first k test-split pre-miRNAs (by id)
     n_around: int = 20  # molecules per real molecule in `around`
@@ -389,14 +395,16 @@ def condition_rows(
     checkpoint: Mapping[str, Any],
     reference: pd.DataFrame | None,
     rng: np.random.Generator,
+    sources: list[str] | None = None,
 ) -> np.ndarray:
     """Condition matrix (n x K) for one requested condition.
 
-    With `reference` (training molecules with `label` and the attributes), the attributes the
-    condition leaves open are drawn jointly from the reference molecules of the same class that
-    fall in the requested bins (ancestral sampling of the conditions: the open attributes keep
-    their real distribution and correlations); without it, or if none match, they stay "not
-    specified".
+    With `reference` (training molecules with `id`, `label` and the attributes' bins), the
+    attributes the condition leaves open are drawn jointly from the reference molecules of the
+    same class that fall in the requested bins (ancestral sampling of the conditions: the open
+    attributes keep their real distribution and correlations); without it, or if none match,
+    they stay "not specified". If `sources` is a list, the id of the reference molecule behind
+    each row is appended to it ("" where none).
     """
     attributes = list(checkpoint["attributes"])
     n_bins = len(checkpoint["bin_names"])
@@ -405,6 +413,8 @@ def condition_rows(
     for k, attribute in enumerate(attributes, start=1):
         rows[:, k] = condition.bins.get(attribute, n_bins)
     if reference is None:
+        if sources is not None:
+            sources.extend([""] * n)
         return rows
     pool = reference
     if condition.label is not None:
@@ -416,8 +426,12 @@ def condition_rows(
     if pool.empty:
         log.warning("no training molecule matches %s: open attributes stay unspecified",
                     condition.name)
+        if sources is not None:
+            sources.extend([""] * n)
         return rows
     drawn = pool.iloc[rng.integers(len(pool), size=n)]
+    if sources is not None:
+        sources.extend(drawn["id"].astype(str).tolist())
     for k, attribute in enumerate(attributes, start=1):
         if attribute not in condition.bins:
             values = drawn[f"bin_{attribute}"].to_numpy()
@@ -428,7 +442,9 @@ def condition_rows(
 def binned_reference(table: pd.DataFrame, checkpoint: Mapping[str, Any]) -> pd.DataFrame:
     """Training-split molecules of the fold table with each attribute's bin (`bin_<attribute>`)."""
     train = table[table["split"] == "train"] if "split" in table else table
-    out = pd.DataFrame({"label": train["label"].astype(int).to_numpy()})
+    out = pd.DataFrame(
+        {"id": train.index.astype(str), "label": train["label"].astype(int).to_numpy()}
+    )
     for attribute, edges in checkpoint["bins"].items():
         out[f"bin_{attribute}"] = assign_bins(train[attribute].to_numpy(dtype=float), edges)
     return out
@@ -473,8 +489,13 @@ def _find_images(
     for path in npz_paths:
         with np.load(path, allow_pickle=False) as data:
             ids = data["ids"].astype(str)
-            for row in np.flatnonzero(np.isin(ids, list(wanted))):
-                found[ids[row]] = (data["images"][row], int(data["labels"][row]))
+            rows = np.flatnonzero(np.isin(ids, list(wanted)))
+            if not len(rows):
+                continue
+            # Read each array once (every data[...] decompresses it) and keep copies of the rows.
+            images, labels = data["images"][rows].copy(), data["labels"][rows]
+            for k, row in enumerate(rows):
+                found[ids[row]] = (images[k], int(labels[k]))
     missing = [w for w in wanted if w not in found or w not in table.index]
     if missing:
         raise InputError(", ".join(str(p) for p in npz_paths),
@@ -483,6 +504,36 @@ def _find_images(
     images = np.stack([found[w][0] for w in wanted])
     labels = np.array([found[w][1] for w in wanted], dtype=np.int64)
     return images, labels, table.loc[list(wanted)].reset_index(drop=True)
+
+
+def training_posteriors(
+    model: CVAE,
+    checkpoint: Mapping[str, Any],
+    reference: pd.DataFrame,
+    image_npz: Sequence[str | Path],
+    table: pd.DataFrame,
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Posterior mean and SD of z for every reference (training) molecule, under its own class
+    and bins: the aggregate posterior that `latent: posterior` samples from."""
+    ids = reference["id"].astype(str).tolist()
+    images, labels, rows = _find_images(ids, image_npz, table)
+    mu, logvar = encode_posterior(model, images, make_conditions(labels, rows, checkpoint["bins"]))
+    sd = np.exp(0.5 * logvar)
+    return {name: (mu[i], sd[i]) for i, name in enumerate(ids)}
+
+
+def posterior_latents(
+    posterior: Mapping[str, tuple[np.ndarray, np.ndarray]], sources: Sequence[str],
+    noise: np.ndarray,
+) -> np.ndarray:
+    """z = mu + SD * noise from the posterior of each row's source molecule; rows without a
+    source keep `noise` (a prior draw)."""
+    z = np.array(noise, dtype=np.float32, copy=True)
+    for i, name in enumerate(sources):
+        if name:
+            mu, sd = posterior[name]
+            z[i] = mu + sd * noise[i]
+    return z
 
 
 def around_molecules(spec: Any, table: pd.DataFrame) -> list[str]:
@@ -615,10 +666,19 @@ def generate(
     dim = model.config.latent_dim
     frames, images, tokens, all_conditions, latents = [], [], [], [], []
 
+    if config.latent not in ("prior", "posterior"):
+        raise ValueError(f"generate.latent: 'prior' or 'posterior', not {config.latent!r}")
+    posterior = (
+        training_posteriors(model, checkpoint, reference, image_npz, table)
+        if config.latent == "posterior" and reference is not None else None
+    )
     for k, condition in enumerate(conditions):
         n = config.n_per_condition
-        rows = condition_rows(condition, n, checkpoint, reference, rng)
+        sources: list[str] = []
+        rows = condition_rows(condition, n, checkpoint, reference, rng, sources)
         z = (rng.standard_normal((n, dim)) * config.latent_scale).astype(np.float32)
+        if posterior is not None:
+            z = posterior_latents(posterior, sources, z)
         decoded = decode_latents(model, z, rows, decoding, seed=config.seed + k,
                                  batch_size=config.batch_size)
         decoded = refine_decoded(decoded, config.refine_steps, config.seed + k, fold_settings)

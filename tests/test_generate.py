@@ -157,6 +157,46 @@ def test_parse_and_complete_conditions(trained: dict[str, Path]) -> None:
     open_rows = G.condition_rows(single[1], 5, checkpoint, None, rng)
     assert (open_rows[:, 2:] == 3).all()
 
+    # the reference molecule behind each row is reported, and its bins are the row's
+    sources: list[str] = []
+    rows = G.condition_rows(single[1], 20, checkpoint, reference, rng, sources)
+    assert len(sources) == 20 and set(sources) <= set(pool["id"])
+    by_id = reference.set_index("id")
+    for row, name in zip(rows, sources, strict=True):
+        for k, attribute in enumerate(checkpoint["attributes"], start=1):
+            assert row[k] == by_id.at[name, f"bin_{attribute}"]
+    G.condition_rows(single[1], 3, checkpoint, None, rng, sources)
+    assert sources[-3:] == ["", "", ""]
+
+
+def test_latents_from_the_aggregate_posterior(trained: dict[str, Path], tmp_path: Path) -> None:
+    model, checkpoint = T.load_cvae(trained["model"])
+    table = T.read_fold_table(trained["folded"])
+    reference = G.binned_reference(table, checkpoint)
+    images = [trained[s] for s in ("train", "val", "test")]
+    posterior = G.training_posteriors(model, checkpoint, reference, images, table)
+    assert set(posterior) == set(reference["id"])
+    name = reference["id"].iloc[0]
+    mu, sd = posterior[name]
+    assert mu.shape == sd.shape == (model.config.latent_dim,) and (sd > 0).all()
+    noise = np.random.default_rng(1).standard_normal((2, model.config.latent_dim))
+    z = G.posterior_latents(posterior, [name, ""], noise)
+    np.testing.assert_allclose(z[0], mu + sd * noise[0], rtol=1e-6)
+    np.testing.assert_allclose(z[1], noise[1], rtol=1e-6)  # no source: a prior draw
+
+    outputs = {n: tmp_path / n for n in OUTPUT_NAMES}
+    config = {"n_per_condition": 2, "around": 0, "traversal_steps": 2, "traversal_samples": 1,
+              "latent": "posterior", "seed": 5}
+    G.generate(trained["model"], trained["folded"], images, outputs, config)
+    with np.load(outputs["npz"]) as data:
+        z_posterior = data["z"]
+    G.generate(trained["model"], trained["folded"], images, outputs, {**config, "latent": "prior"})
+    with np.load(outputs["npz"]) as data:
+        assert not np.allclose(data["z"], z_posterior)
+    with pytest.raises(ValueError, match="'prior' or 'posterior'"):
+        G.generate(trained["model"], trained["folded"], images, outputs,
+                   {**config, "latent": "flow"})
+
 
 def test_generate_stage(trained: dict[str, Path], tmp_path: Path) -> None:
     outputs = {name: tmp_path / name for name in OUTPUT_NAMES}
