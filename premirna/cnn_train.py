@@ -43,6 +43,7 @@ from torch.utils.data import (
 
 from premirna.atomic import atomic_path, save_npz, write_tsv
 from premirna.cnn import ARCHITECTURES, LABELS, CNNConfig, build_model, images_to_tensor
+from premirna.settings import reject_unknown
 from premirna.training import choose_device, save_checkpoint, seed_everything, settings_key
 
 log = logging.getLogger("premirna.cnn_train")
@@ -134,9 +135,7 @@ class TrainConfig:
         base = CNNConfig.deepmir() if architecture == "deepmir" else CNNConfig()
         model_values["architecture"] = base.architecture
         model = CNNConfig.from_dict({**base.to_dict(), **model_values})
-        unknown = set(values) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown train_cnn settings: {sorted(unknown)}")
+        reject_unknown(values, cls, "train_cnn")
         return cls(model=model, **values)
 
     def to_dict(self) -> dict[str, Any]:

@@ -41,6 +41,7 @@ from premirna.atomic import atomic_path, write_tsv
 from premirna.cnn import images_to_tensor
 from premirna.cvae import CVAE, CVAEConfig
 from premirna.errors import InputError
+from premirna.settings import reject_unknown
 from premirna.training import choose_device, save_checkpoint, seed_everything, settings_key
 
 log = logging.getLogger("premirna.cvae_train")
@@ -90,9 +91,7 @@ class CVAETrainConfig:
         """Build from a config section (a nested `model:` dict holds the network's fields)."""
         values = dict(values)
         model = CVAEConfig.from_dict(dict(values.pop("model", None) or {}))
-        unknown = set(values) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown train_cvae settings: {sorted(unknown)}")
+        reject_unknown(values, cls, "train_cvae")
         return cls(model=model, **values)
 
     def to_dict(self) -> dict[str, Any]:

@@ -40,6 +40,7 @@ from premirna.cvae_train import (
     tokens_to_factors,
 )
 from premirna.errors import InputError
+from premirna.settings import reject_unknown
 from premirna.training import choose_device
 
 log = logging.getLogger("premirna.generate")
@@ -124,9 +125,7 @@ class GenerateConfig:
     def from_dict(cls, values: Mapping[str, Any] | None) -> GenerateConfig:
         """Build from a config section; unknown keys raise ValueError naming them."""
         values = dict(values or {})
-        unknown = set(values) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown generate settings: {sorted(unknown)}")
+        reject_unknown(values, cls, "generate")
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from torch import nn
 
 from premirna.atomic import atomic_path, save_npz, write_tsv
 from premirna.errors import InputError
+from premirna.settings import reject_unknown
 from premirna.structure import central_hairpin_loop, pair_table, stem_path
 
 log = logging.getLogger("premirna.interpret")
@@ -145,9 +146,7 @@ class InterpretConfig:
     def from_dict(cls, values: Mapping[str, Any] | None) -> InterpretConfig:
         """Build from a config section; unknown keys or methods raise ValueError naming them."""
         values = dict(values or {})
-        unknown = set(values) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown interpret_cnn settings: {sorted(unknown)}")
+        reject_unknown(values, cls, "interpret_cnn")
         config = cls(**values)
         bad = [m for m in config.methods if m not in METHODS]
         if bad or not config.methods:

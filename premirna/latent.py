@@ -29,6 +29,7 @@ import pandas as pd
 from premirna.atomic import write_tsv
 from premirna.errors import InputError
 from premirna.interpret import pyplot, save_figure
+from premirna.settings import reject_unknown
 
 log = logging.getLogger("premirna.latent")
 
@@ -77,9 +78,7 @@ class LatentConfig:
     def from_dict(cls, values: Mapping[str, Any] | None) -> LatentConfig:
         """Build from a config section; unknown keys or attributes raise ValueError naming them."""
         values = dict(values or {})
-        unknown = set(values) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown interpret_cvae settings: {sorted(unknown)}")
+        reject_unknown(values, cls, "interpret_cvae")
         config = cls(**values)
         bad = [a for a in config.attributes if a not in ATTRIBUTES]
         if bad or not config.attributes:

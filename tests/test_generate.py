@@ -245,3 +245,9 @@ def test_generate_stage(trained: dict[str, Path], tmp_path: Path) -> None:
     with pytest.raises(Exception, match="not encoded"):
         G.generate(trained["model"], trained["folded"], images, outputs,
                    {**config, "around": ["hsa-mir-nonexistent"]})
+
+
+def test_a_misspelt_setting_is_named() -> None:
+    with pytest.raises(ValueError, match=r"unknown generate settings: \['guidence'\]"):
+        G.GenerateConfig.from_dict({"guidance": 2.0, "guidence": 2.0})
+    assert G.GenerateConfig.from_dict({"latent": "posterior"}).latent == "posterior"
