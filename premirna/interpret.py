@@ -38,6 +38,7 @@ from premirna.atomic import atomic_path, save_npz, write_tsv
 from premirna.errors import InputError
 from premirna.settings import reject_unknown
 from premirna.structure import central_hairpin_loop, pair_table, stem_path
+from premirna.training import seed_everything
 
 log = logging.getLogger("premirna.interpret")
 
@@ -199,7 +200,9 @@ def attribute(
         Saliency,
     )
 
-    torch.manual_seed(config.seed)
+    # captum draws GradientSHAP's interpolation points from NumPy's global generator and the
+    # SmoothGrad noise from torch's: seed both, or the maps change from run to run.
+    seed_everything(config.seed)
     # Inputs that already require gradients (captum warns otherwise), detached from any graph.
     inputs = inputs.detach().clone().requires_grad_(True)
     baselines = baseline.to(inputs.device).expand_as(inputs).contiguous()

@@ -124,6 +124,22 @@ def test_every_method_gives_finite_maps_of_the_input_shape(oracle, trained):
             assert delta is not None and delta.shape == (len(inputs),)
 
 
+def test_random_methods_repeat_exactly_whatever_the_global_random_state(oracle, trained):
+    """SmoothGrad and GradientSHAP draw noise (captum uses torch's and NumPy's global
+    generators); the same config must give the same maps on every run."""
+    model, held_out = trained
+    inputs = images_to_tensor(oracle["images"][held_out[:4]])
+    targets = torch.from_numpy(oracle["labels"][held_out[:4]])
+    for method in ("smoothgrad", "gradient_shap"):
+        np.random.seed(1)
+        torch.manual_seed(1)
+        first, _ = attribute(method, model, inputs, targets, baseline_image("white"), FAST)
+        np.random.seed(2)
+        torch.manual_seed(2)
+        again, _ = attribute(method, model, inputs, targets, baseline_image("white"), FAST)
+        assert torch.equal(first, again), method
+
+
 def test_grad_cam_map_is_spread_over_the_three_channels(oracle, trained):
     model, held_out = trained
     inputs = images_to_tensor(oracle["images"][held_out[:4]])
