@@ -499,6 +499,30 @@ def plot_realism(
     plt.close(fig)
 
 
+def plot_examples(
+    scored: pd.DataFrame, generated_npz: str | Path, path: str | Path, n: int = 6
+) -> None:
+    """Images of `n` generated molecules (the first of each of the first `n` conditions), each
+    titled with what validation found: does it fold as drawn, the CNN's probability, the
+    distance to the nearest training sequence."""
+    from premirna.encode import plot_examples as draw
+
+    generated = scored[scored["set"] == "generated"]
+    chosen = generated.groupby("condition", sort=False).head(1).head(n)
+    with np.load(generated_npz, allow_pickle=False) as data:
+        ids = data["ids"].astype(str).tolist()
+        where = {name: i for i, name in enumerate(ids)}
+        images = data["images"][[where[name] for name in chosen["id"]]]
+    titles = []
+    for row in chosen.itertuples(index=False):
+        folds = "folds as drawn" if row.agrees else "re-folds differently"
+        judged = (f", CNN p = {row.cnn_probability:.2f}"
+                  if "cnn_probability" in chosen and not pd.isna(row.cnn_probability) else "")
+        titles.append(f"{row.id} ({row.condition}): {len(row.sequence)} nt, {folds}{judged}, "
+                      f"nearest training sequence {row.nearest_train_distance:.2f} away")
+    draw(images, titles, path)
+
+
 def plot_metrics(summary: pd.DataFrame, path: str | Path) -> None:
     """Bar chart of the rate metrics for generated molecules and the three baselines."""
     import matplotlib
@@ -568,7 +592,8 @@ def validate(
     Real baseline: validation-split pre-miRNAs (never trained on), their shuffles and matched random
     sequences; realism reference: test-split pre-miRNAs; novelty against every training-split
     sequence. `outputs` names `molecules` (per-molecule TSV), `summary` (per condition, overall and
-    per baseline), `targets` (the issue's targets) and the figures `realism` and `metrics`.
+    per baseline), `targets` (the issue's targets) and the figures `realism` and `metrics`
+    (and, if named, `examples`: generated images titled with their scores).
     Returns the targets table.
     """
     import torch
@@ -622,6 +647,8 @@ def validate(
     write_tsv(targets, outputs["targets"])
     plot_realism(scored, reference, outputs["realism"], summary)
     plot_metrics(summary, outputs["metrics"])
+    if outputs.get("examples"):
+        plot_examples(scored, generated_npz, outputs["examples"])
     for row in targets.itertuples(index=False):
         log.info("%s %s: generated %.3f | real %.3f shuffled %.3f random %.3f | %s", row.metric,
                  row.target, row.generated, row.real, row.shuffled, row.random,

@@ -230,7 +230,7 @@ def test_validate_stage_with_baselines(tmp_path) -> None:
     torch.save({"model": build_model(cnn_config).state_dict(),
                 "model_args": cnn_config.to_dict()}, cnn)
     outputs = {key: tmp_path / f"validate_{key}" for key in
-               ("molecules", "summary", "targets", "realism", "metrics")}
+               ("molecules", "summary", "targets", "realism", "metrics", "examples")}
     targets = V.validate(generated["table"], generated["npz"], paths["folded"], cnn, model,
                          outputs, seed=2)
     assert set(targets["metric"]) == set(V.TARGETS)
@@ -257,3 +257,4 @@ def test_validate_stage_with_baselines(tmp_path) -> None:
     assert pd.isna(groups.at["real", "raw_structure_agreement"])
     assert molecules["cnn_probability"].between(0, 1).all()
     assert outputs["realism"].stat().st_size > 0 and outputs["metrics"].stat().st_size > 0
+    assert outputs["examples"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

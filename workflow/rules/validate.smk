@@ -38,6 +38,12 @@ rule validate:
             category="7. validate",
             labels={"figure": "metrics"},
         ),
+        examples=report(
+            "results/validate/examples.png",
+            caption="../report/validate_examples.rst",
+            category="7. validate",
+            labels={"figure": "generated molecules"},
+        ),
     log:
         "results/logs/validate/validate.log",
     benchmark:

@@ -12,7 +12,7 @@ validate(
     snakemake.input.cnn,
     snakemake.input.cvae,
     {key: snakemake.output[key] for key in ("molecules", "summary", "targets", "realism",
-                                            "metrics")},
+                                            "metrics", "examples")},
     seed=snakemake.params.seed,
     fold_settings={
         "temperature": snakemake.params.temperature,
