@@ -682,7 +682,8 @@ def generate(
                                  batch_size=config.batch_size)
         decoded = refine_decoded(decoded, config.refine_steps, config.seed + k, fold_settings)
         ids = [f"gen_c{k:02d}_{i:04d}" for i in range(n)]
-        frames.append(_frame(decoded, ids, "prior", condition.name, rows, condition, checkpoint))
+        frames.append(_frame(decoded, ids, config.latent, condition.name, rows, condition,
+                             checkpoint))
         images.append(decoded.images)
         tokens.append(decoded.tokens)
         all_conditions.append(rows)

@@ -190,6 +190,7 @@ def test_latents_from_the_aggregate_posterior(trained: dict[str, Path], tmp_path
     G.generate(trained["model"], trained["folded"], images, outputs, config)
     with np.load(outputs["npz"]) as data:
         z_posterior = data["z"]
+    assert set(pd.read_csv(outputs["table"], sep="\t")["set"]) == {"posterior"}
     G.generate(trained["model"], trained["folded"], images, outputs, {**config, "latent": "prior"})
     with np.load(outputs["npz"]) as data:
         assert not np.allclose(data["z"], z_posterior)
