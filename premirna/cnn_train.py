@@ -44,7 +44,13 @@ from torch.utils.data import (
 from premirna.atomic import atomic_path, save_npz, write_tsv
 from premirna.cnn import ARCHITECTURES, LABELS, CNNConfig, build_model, images_to_tensor
 from premirna.settings import reject_unknown
-from premirna.training import choose_device, save_checkpoint, seed_everything, settings_key
+from premirna.training import (
+    choose_device,
+    load_model,
+    save_checkpoint,
+    seed_everything,
+    settings_key,
+)
 
 log = logging.getLogger("premirna.cnn_train")
 
@@ -295,12 +301,7 @@ def load_checkpoint(
     path: str | Path, device: str | torch.device = "cpu"
 ) -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild a checkpoint's network from its `model_args`; returns (model in eval mode, dict)."""
-    checkpoint = torch.load(path, map_location=device, weights_only=True)
-    model = build_model(CNNConfig.from_dict(checkpoint["model_args"]))
-    model.load_state_dict(checkpoint["model"])
-    model.to(device)
-    model.eval()
-    return model, checkpoint
+    return load_model(path, lambda args: build_model(CNNConfig.from_dict(args)), device)
 
 
 def _lr(optimizer: torch.optim.Optimizer) -> float:

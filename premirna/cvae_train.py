@@ -42,7 +42,13 @@ from premirna.cnn import images_to_tensor
 from premirna.cvae import CVAE, CVAEConfig
 from premirna.errors import InputError
 from premirna.settings import reject_unknown
-from premirna.training import choose_device, save_checkpoint, seed_everything, settings_key
+from premirna.training import (
+    choose_device,
+    load_model,
+    save_checkpoint,
+    seed_everything,
+    settings_key,
+)
 
 log = logging.getLogger("premirna.cvae_train")
 
@@ -342,12 +348,7 @@ def load_cvae(
     path: str | Path, device: str | torch.device = "cpu"
 ) -> tuple[CVAE, dict[str, Any]]:
     """Rebuild the network of a checkpoint from its `model_args`; (model in eval mode, dict)."""
-    checkpoint = torch.load(path, map_location=device, weights_only=True)
-    model = CVAE(CVAEConfig.from_dict(checkpoint["model_args"]))
-    model.load_state_dict(checkpoint["model"])
-    model.to(device)
-    model.eval()
-    return model, checkpoint
+    return load_model(path, lambda args: CVAE(CVAEConfig.from_dict(args)), device)
 
 
 @torch.no_grad()

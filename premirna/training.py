@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,21 @@ def save_checkpoint(checkpoint: dict[str, Any], path: str | Path) -> None:
     """`torch.save` to a temporary name, then rename (a crash never leaves half a checkpoint)."""
     with atomic_path(path) as tmp:
         torch.save(checkpoint, tmp)
+
+
+def load_model(
+    path: str | Path,
+    build: Callable[[dict[str, Any]], torch.nn.Module],
+    device: str | torch.device = "cpu",
+) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Read a self-describing checkpoint and rebuild its network with `build(model_args)`;
+    returns (model on `device`, in eval mode; the checkpoint dict)."""
+    checkpoint = torch.load(path, map_location=device, weights_only=True)
+    model = build(checkpoint["model_args"])
+    model.load_state_dict(checkpoint["model"])
+    model.to(device)
+    model.eval()
+    return model, checkpoint
 
 
 def settings_key(settings: Mapping[str, Any], ignore: Iterable[str] = ()) -> str:
