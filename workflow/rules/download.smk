@@ -65,6 +65,11 @@ checkpoint make_molecules:
 
 
 # For the report: what the molecule table holds, with the release and checksum it came from.
+# It takes a second, so it runs where Snakemake runs instead of as a cluster job.
+localrules:
+    download_summary,
+
+
 rule download_summary:
     input:
         molecules=rules.make_molecules.output.molecules,

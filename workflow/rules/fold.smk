@@ -48,6 +48,11 @@ rule fold:
 
 
 # For the report: how each class folds (medians and quartiles per split, and histograms).
+# It takes a second, so it runs where Snakemake runs instead of as a cluster job.
+localrules:
+    fold_summary,
+
+
 rule fold_summary:
     input:
         table=rules.fold.output.table,
