@@ -1,8 +1,8 @@
 """Benchmark: does the conditional VAE generate real pre-miRNA hairpins? (the issue's targets)
 
 Runs the stage functions end to end: train_cvae -> generate -> validate, and prints every target
-of the issue (SCIENCE.md section 3 definitions) with the value reached by the molecules sampled
-from the prior and by the three baselines scored the same way (real held-out pre-miRNAs, their
+of the issue (SCIENCE.md section 3 definitions) with the value reached by the molecules sampled per
+condition and by the three baselines scored the same way (real held-out pre-miRNAs, their
 dinucleotide shuffles, random sequences of matched length and GC), then the per-condition table.
 
 Inputs: the pipeline's own outputs when they exist (`results/fold/folded.tsv`,

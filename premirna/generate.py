@@ -1,4 +1,4 @@
-"""Generate new hairpins with the trained conditional VAE: from the prior, near real molecules, and
+"""Generate new hairpins with the trained conditional VAE: per condition, near real molecules, and
 along each latent dimension.
 
 Sampling runs the decoder column by column from the terminal loop outward (`decode_latents`): at
@@ -10,7 +10,8 @@ drawable, decodable hairpin. A decoded sequence that ViennaRNA folds differently
 is then repaired by a short walk that changes only nucleotides the drawing leaves unpaired
 (`premirna.refine`, `refine_steps`; the decoder's own sequence is kept as `raw_sequence`).
 `generate` is the `generate` stage: N molecules per configured
-condition from the prior, molecules around chosen real ones (their posterior, widened by
+condition (z from the prior, or from the posterior of training molecules in the requested bins:
+`latent`), molecules around chosen real ones (their posterior, widened by
 `around_scale`), and latent traversals (every dimension from -3 to +3 SD with the others at 0),
 which are re-folded so that the interpretation stage can read what each dimension changes.
 """
@@ -94,7 +95,7 @@ def refine_decoded(
 class GenerateConfig:
     """Settings of the `generate` stage (the `generate:` config section)."""
 
-    n_per_condition: int = 100  # molecules sampled from the prior for every condition
+    n_per_condition: int = 100  # molecules sampled for every condition
     conditions: Any = "single"  # "single": pre-miRNA alone, then each attribute bin alone; or a
     # list of {label: 0/1, <attribute>: <bin name or index>} (omitted = not specified)
     temperature: float = 1.0  # softmax temperature of every column; 0 = greedy (most likely)
@@ -103,7 +104,8 @@ class GenerateConfig:
     attribute_guidance: float = 2.0  # classifier-free guidance of the attribute bins (1 = none)
     complete_conditions: bool = True  # draw the attributes a condition leaves open from real
     # training molecules of that class (else they stay "not specified")
-    latent_scale: float = 1.0  # SD of the prior draws of z (1 = the prior)
+    latent_scale: float = 1.0  # scales the noise of z: its SD around 0 (`prior`) or, in units
+    # of the posterior SD, around the posterior mean (`posterior`); 1 = the distribution itself
     latent: str = "prior"  # where z comes from: "prior" (N(0, I) times latent_scale) or
     # "posterior": the posterior of the training molecule that completed the condition (the
     # aggregate posterior), so that z agrees with the requested bins
