@@ -33,7 +33,8 @@ from premirna.validate import validate  # noqa: E402
 
 EXTRA = ("refined_share", "refined_nt_per_molecule", "raw_structure_agreement", "diversity",
          "ks_length", "ks_gc", "ks_stem_length", "ks_loop_size", "control_stem_length",
-         "control_loop_size", "control_gc", "control_mfe_per_nt")
+         "control_loop_size", "control_gc", "control_mfe_per_nt", "first_draw_control",
+         "draws_per_molecule")
 
 
 def main() -> None:

@@ -9,6 +9,10 @@ sequence and its intended structure (`premirna.encode.factors_to_hairpins`), so 
 drawable, decodable hairpin. A decoded sequence that ViennaRNA folds differently from its drawing
 is then repaired by a short walk that changes only nucleotides the drawing leaves unpaired
 (`premirna.refine`, `refine_steps`; the decoder's own sequence is kept as `raw_sequence`).
+Before that, a molecule whose drawn hairpin misses a requested bin (its GC, its drawn stem or loop,
+the free energy of its drawn structure) is redrawn with a new latent and new noise, up to
+`resample_rounds` times (`match_request`): the decoder's distribution restricted to the request.
+The share of first draws that already matched is kept (`first_draw_in_bin`) for the report.
 `generate` is the `generate` stage: N molecules per configured
 condition (z from the prior, or from the posterior of training molecules in the requested bins:
 `latent`), molecules around chosen real ones (their posterior, widened by
@@ -19,6 +23,7 @@ which are re-folded so that the interpretation stage can read what each dimensio
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -118,6 +123,8 @@ class GenerateConfig:
     traversal_range: float = 3.0  # the grid spans -range .. +range SD
     refine_steps: int = 20  # steps of the repair walk (premirna.refine) that changes unpaired
     # nucleotides until the molecule folds as drawn; 0 = keep the decoder's sequences as they are
+    resample_rounds: int = 10  # rounds of redrawing (new z, new noise) the molecules whose drawn
+    # hairpin misses a requested bin; 0 = keep every first draw (see `match_request`)
     batch_size: int = 500  # molecules decoded at once
     seed: int = 20191108  # seeds every draw
     threads: int = 1  # torch CPU threads
@@ -452,6 +459,111 @@ def binned_reference(table: pd.DataFrame, checkpoint: Mapping[str, Any]) -> pd.D
 
 
 # --------------------------------------------------------------------------------------------
+# Keeping the molecules that match the request.
+def drawn_attributes(
+    sequences: Sequence[str], structures: Sequence[str], attributes: Sequence[str],
+    fold_settings: Mapping[str, Any] | None = None,
+) -> pd.DataFrame:
+    """`attributes` of each molecule as drawn: its features (`premirna.structure.features`) on
+    the drawn structure, with the free energy of that structure (ViennaRNA's evaluation, not a
+    fold) for `mfe_per_nt`. Where ViennaRNA folds the molecule as drawn these are the attributes
+    the validate stage measures."""
+    from premirna.structure import features
+
+    settings = dict(fold_settings or {})
+    md = None
+    if "mfe_per_nt" in attributes:
+        import RNA
+
+        from premirna.fold import model_details
+
+        md = model_details(float(settings.get("temperature", 37.0)),
+                           int(settings.get("dangles", 2)))
+    rows = []
+    for sequence, structure in zip(sequences, structures, strict=True):
+        energy = None
+        if md is not None and sequence:
+            energy = RNA.fold_compound(sequence, md).eval_structure(structure)
+        values = features(sequence, structure, energy) if sequence else {}
+        rows.append({a: values.get(a, math.nan) for a in attributes})
+    return pd.DataFrame(rows, columns=list(attributes))
+
+
+def in_requested_bins(
+    decoded: Decoded, condition: Condition, checkpoint: Mapping[str, Any],
+    fold_settings: Mapping[str, Any] | None = None,
+) -> np.ndarray:
+    """Per molecule: does its drawn hairpin fall in every bin `condition` requests?"""
+    hit = np.ones(len(decoded.sequences), dtype=bool)
+    if not condition.bins:
+        return hit
+    values = drawn_attributes(decoded.sequences, decoded.structures, list(condition.bins),
+                              fold_settings)
+    for attribute, wanted in condition.bins.items():
+        reached = assign_bins(values[attribute].to_numpy(dtype=np.float64),
+                              checkpoint["bins"][attribute])
+        hit &= reached == wanted
+    return hit
+
+
+def _take(decoded: Decoded, rows: np.ndarray) -> Decoded:
+    return Decoded(decoded.tokens[rows], decoded.images[rows],
+                   [decoded.sequences[i] for i in rows], [decoded.structures[i] for i in rows])
+
+
+def _put(decoded: Decoded, rows: np.ndarray, other: Decoded) -> None:
+    decoded.tokens[rows] = other.tokens
+    decoded.images[rows] = other.images
+    for k, i in enumerate(rows):
+        decoded.sequences[i] = other.sequences[k]
+        decoded.structures[i] = other.structures[k]
+
+
+@dataclass
+class Matched:
+    """The molecules of one condition after `match_request`."""
+
+    decoded: Decoded
+    conditions: np.ndarray  # N x K condition rows each molecule was decoded under
+    z: np.ndarray  # N x D latents
+    draws: np.ndarray  # draws each molecule took (1 = the first)
+    first_hit: np.ndarray  # did the first draw fall in the requested bins? (the decoder alone)
+    hit: np.ndarray  # does the kept molecule?
+
+
+def match_request(
+    draw: Any, condition: Condition, n: int, rounds: int, checkpoint: Mapping[str, Any],
+    fold_settings: Mapping[str, Any] | None = None,
+) -> Matched:
+    """`n` molecules for `condition`, redrawing those whose drawn hairpin misses a requested bin.
+
+    `draw(m, round)` returns (Decoded, conditions, z) for m new molecules (new latents, new noise).
+    A molecule that misses after `rounds` redraws keeps its first draw, so the validate stage
+    still sees every miss. This samples the decoder's distribution restricted to the requested
+    bins (rejection sampling on what the decoder drew, not on a re-fold); `first_hit` keeps the
+    decoder's own control for the report.
+    """
+    decoded, rows, z = draw(n, 0)
+    hit = in_requested_bins(decoded, condition, checkpoint, fold_settings)
+    first_hit = hit.copy()
+    draws = np.ones(n, dtype=np.int64)
+    for round_ in range(1, rounds + 1):
+        missing = np.flatnonzero(~hit)
+        if not len(missing) or not condition.bins:
+            break
+        again, again_rows, again_z = draw(len(missing), round_)
+        draws[missing] += 1
+        now = in_requested_bins(again, condition, checkpoint, fold_settings)
+        keep = missing[now]
+        if len(keep):
+            _put(decoded, keep, _take(again, np.flatnonzero(now)))
+            rows[keep] = again_rows[now]
+            z[keep] = again_z[now]
+            hit[keep] = True
+    return Matched(decoded, rows, z, draws, first_hit, hit)
+
+
+# --------------------------------------------------------------------------------------------
 # The stage.
 def _frame(
     decoded: Decoded,
@@ -675,22 +787,41 @@ def generate(
     )
     for k, condition in enumerate(conditions):
         n = config.n_per_condition
-        sources: list[str] = []
-        rows = condition_rows(condition, n, checkpoint, reference, rng, sources)
-        z = (rng.standard_normal((n, dim)) * config.latent_scale).astype(np.float32)
-        if posterior is not None:
-            z = posterior_latents(posterior, sources, z)
-        decoded = decode_latents(model, z, rows, decoding, seed=config.seed + k,
-                                 batch_size=config.batch_size)
-        decoded = refine_decoded(decoded, config.refine_steps, config.seed + k, fold_settings)
+
+        def draw(m: int, round_: int, k: int = k, condition: Condition = condition):
+            sources: list[str] = []
+            rows = condition_rows(condition, m, checkpoint, reference, rng, sources)
+            z = (rng.standard_normal((m, dim)) * config.latent_scale).astype(np.float32)
+            if posterior is not None:
+                z = posterior_latents(posterior, sources, z)
+            # Round 0 keeps the seeds of earlier versions; each redraw round gets its own.
+            seed = config.seed + k if round_ == 0 else config.seed + 100_000 * round_ + k
+            decoded = decode_latents(model, z, rows, decoding, seed=seed,
+                                     batch_size=config.batch_size)
+            return decoded, rows, z
+
+        matched = match_request(draw, condition, n, config.resample_rounds, checkpoint,
+                                fold_settings)
+        decoded = refine_decoded(matched.decoded, config.refine_steps, config.seed + k,
+                                 fold_settings)
         ids = [f"gen_c{k:02d}_{i:04d}" for i in range(n)]
-        frames.append(_frame(decoded, ids, config.latent, condition.name, rows, condition,
-                             checkpoint))
+        frame = _frame(decoded, ids, config.latent, condition.name, matched.conditions,
+                       condition, checkpoint)
+        requested = bool(condition.bins)
+        frame["draws"] = matched.draws
+        frame["first_draw_in_bin"] = np.where(requested, matched.first_hit, np.nan)
+        frame["drawn_in_bin"] = np.where(requested, matched.hit, np.nan)
+        frames.append(frame)
         images.append(decoded.images)
         tokens.append(decoded.tokens)
-        all_conditions.append(rows)
-        latents.append(z)
-        log.info("%s: %d molecules", condition.name, n)
+        all_conditions.append(matched.conditions)
+        latents.append(matched.z)
+        if requested:
+            log.info("%s: %d molecules; first draws in the requested bins %.2f, kept %.2f "
+                     "(%.2f draws per molecule)", condition.name, n, matched.first_hit.mean(),
+                     matched.hit.mean(), matched.draws.mean())
+        else:
+            log.info("%s: %d molecules", condition.name, n)
 
     around = around_molecules(config.around, table)
     if around:

@@ -8,7 +8,9 @@ a sequence and an intended structure, and the MFE structure has exactly one hair
 (distinct / generated), **diversity** (mean pairwise normalised edit distance, on a sample when
 large), **realism** (Kolmogorov-Smirnov statistic of length, MFE per nt, GC, stem length and
 terminal-loop size against real held-out hairpins) and **conditional control** (share whose
-re-folded attribute falls in the requested bin). The normalised edit distance is the Levenshtein
+re-folded attribute falls in the requested bin; beside it **first-draw control**, the share of the
+decoder's first draws whose drawn hairpin fell in the bin, before `generate` redrew the misses,
+and the draws per molecule that took). The normalised edit distance is the Levenshtein
 distance over the length of the longer sequence. Each table carries three baselines scored the same
 way: real held-out hairpins, the same hairpins dinucleotide-shuffled, and random sequences of
 matched length and GC. The edit distance is Myers' bit-vector algorithm (Myers 1999, J ACM 46:395,
@@ -433,6 +435,10 @@ def summarise(
                 float(values.astype(bool).mean()) if len(values) else math.nan
             )
         row["median_nearest_train_distance"] = float(part["nearest_train_distance"].median())
+        if "first_draw_in_bin" in part and part["first_draw_in_bin"].notna().any():
+            first = part["first_draw_in_bin"].dropna()
+            row["first_draw_control"] = float(first.astype(bool).mean())
+            row["draws_per_molecule"] = float(part.loc[first.index, "draws"].mean())
         if "raw_agrees" in part and part["raw_agrees"].notna().any():
             refined = part["refined_nt"].astype(float)
             row["refined_share"] = float((refined > 0).mean())
@@ -618,8 +624,9 @@ def validate(
     columns = ["set", "id", "condition", "sequence", "intended", "decodable",
                *[f"want_{a}" for a in bins]]
     repair = [c for c in ("raw_sequence", "refined_nt") if c in generated]
-    molecules = pd.concat([generated[columns + repair], baselines.assign(decodable=True)[columns]],
-                          ignore_index=True)
+    draws = [c for c in ("draws", "first_draw_in_bin") if c in generated]
+    molecules = pd.concat([generated[columns + repair + draws],
+                           baselines.assign(decodable=True)[columns]], ignore_index=True)
     judge = load_cnn_judge(cnn_model) if cnn_model else None
     log.info("validate: scoring %d generated and %d baseline molecules", len(generated),
              len(baselines))

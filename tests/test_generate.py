@@ -222,6 +222,20 @@ def test_generate_stage(trained: dict[str, Path], tmp_path: Path) -> None:
                 if a != b]
         assert len(diff) == row.refined_nt
         assert all(row.structure[i] == "." for i in diff)
+    # molecules of a requested bin were redrawn until their drawing fell in it (or kept their
+    # first draw after resample_rounds); unrequested conditions draw once
+    requested = table[table["set"] == "prior"]
+    asked = requested["condition"] != "pre-miRNA"
+    assert requested.loc[~asked, ["first_draw_in_bin", "drawn_in_bin"]].isna().all().all()
+    assert (requested.loc[~asked, "draws"] == 1).all()
+    assert (requested.loc[asked & (requested["first_draw_in_bin"] == 1), "draws"] == 1).all()
+    assert (requested.loc[asked & (requested["drawn_in_bin"] == 0), "draws"] == 11).all()
+    checkpoint = torch.load(trained["model"], map_location="cpu", weights_only=True)
+    for attribute, edges in checkpoint["bins"].items():
+        rows = requested[requested[f"want_{attribute}"] >= 0]
+        drawn = G.drawn_attributes(rows["raw_sequence"], rows["structure"], [attribute])
+        reached = T.assign_bins(drawn[attribute].to_numpy(), edges) == rows[f"want_{attribute}"]
+        assert (reached.to_numpy() == rows["drawn_in_bin"].astype(bool).to_numpy()).all()
     raw = tmp_path / "raw"
     raw.mkdir()
     G.generate(trained["model"], trained["folded"], images,
@@ -246,6 +260,59 @@ def test_generate_stage(trained: dict[str, Path], tmp_path: Path) -> None:
     with pytest.raises(Exception, match="not encoded"):
         G.generate(trained["model"], trained["folded"], images, outputs,
                    {**config, "around": ["hsa-mir-nonexistent"]})
+
+
+def test_drawn_attributes_are_those_of_the_drawing() -> None:
+    import RNA
+
+    sequence = "GGGCGCAAGCCUCGCAAAAGCGAGGCUUGCGCCC"
+    structure, mfe = RNA.fold(sequence)
+    values = G.drawn_attributes([sequence, sequence], [structure, "." * len(sequence)],
+                                ["gc", "stem_length", "loop_size", "mfe_per_nt"])
+    assert values.loc[0, "mfe_per_nt"] == pytest.approx(mfe / len(sequence), abs=1e-4)
+    assert values.loc[0, "stem_length"] == structure.count("(")
+    assert values.loc[0, "loop_size"] == 4
+    assert values.loc[0, "gc"] == pytest.approx(sum(b in "GC" for b in sequence) / len(sequence))
+    assert values.loc[1, "mfe_per_nt"] == 0 and values.loc[1, "stem_length"] == 0
+
+
+def test_match_request_redraws_misses_and_keeps_first_draws() -> None:
+    """Drawn GC of round 0 is high, round 1 gives mid for half the redrawn rows, later rounds
+    low: the mid ones replace misses, the others keep their first draw."""
+    high, mid, low = "GGGCAACCC", "GAGAAACUC", "AAAAAAUUU"
+
+    def hairpins(sequences: list[str]) -> G.Decoded:
+        n = len(sequences)
+        return G.Decoded(np.arange(n)[:, None].repeat(100, 1), np.zeros((n, 25, 100, 3), np.uint8),
+                         list(sequences), ["(((...)))"] * n)
+
+    calls = []
+
+    def draw(m: int, round_: int):
+        calls.append((m, round_))
+        if round_ == 0:
+            sequences = [high] * m
+        elif round_ == 1:
+            sequences = [mid if i % 2 == 0 else low for i in range(m)]
+        else:
+            sequences = [low] * m
+        return hairpins(sequences), np.full((m, 2), round_), np.full((m, 3), float(round_))
+
+    checkpoint = {"bins": {"gc": [0.4, 0.6]}}
+    wanted = G.Condition("pre-miRNA, gc=mid", 1, {"gc": 1})
+    matched = G.match_request(draw, wanted, 4, 3, checkpoint)
+    assert calls == [(4, 0), (4, 1), (2, 2), (2, 3)]
+    assert matched.decoded.sequences == [mid, high, mid, high]
+    assert matched.hit.tolist() == [True, False, True, False]
+    assert not matched.first_hit.any()
+    assert matched.draws.tolist() == [2, 4, 2, 4]
+    assert matched.conditions[:, 0].tolist() == [1, 0, 1, 0]
+    assert matched.z[:, 0].tolist() == [1.0, 0.0, 1.0, 0.0]
+    # no redraw when nothing is requested, or with 0 rounds
+    calls.clear()
+    assert G.match_request(draw, G.Condition("pre-miRNA", 1, {}), 3, 3, checkpoint).draws.sum() == 3
+    assert G.match_request(draw, wanted, 3, 0, checkpoint).draws.tolist() == [1, 1, 1]
+    assert calls == [(3, 0), (3, 0)]
 
 
 def test_a_misspelt_setting_is_named() -> None:

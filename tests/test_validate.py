@@ -255,6 +255,12 @@ def test_validate_stage_with_baselines(tmp_path) -> None:
         "generated", "structure_agreement"
     ] + 1e-9
     assert pd.isna(groups.at["real", "raw_structure_agreement"])
+    # the decoder's own control (first draws) and the redraws it took, per condition
+    conditioned = groups[(groups["kind"] == "condition") & (groups.index != "pre-miRNA")]
+    assert conditioned["first_draw_control"].between(0, 1).all()
+    assert (conditioned["draws_per_molecule"] >= 1).all()
+    assert pd.isna(groups.at["pre-miRNA", "first_draw_control"])
+    assert pd.isna(groups.at["real", "first_draw_control"])
     assert molecules["cnn_probability"].between(0, 1).all()
     assert outputs["realism"].stat().st_size > 0 and outputs["metrics"].stat().st_size > 0
     assert outputs["examples"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
