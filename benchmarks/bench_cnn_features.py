@@ -1,0 +1,222 @@
+"""Benchmark: do thermodynamic features of the molecule behind an image add to the CNN on modhsa?
+
+The Cordero image holds sequence and structure; its thermodynamics are only implicit. This
+benchmark inverts each of the authors' modhsa images (`premirna.encode.decode_many`), re-folds the
+molecule with ViennaRNA and computes 19 scalar features (stability per nt, MFE index, z-score and
+randfold-like p-value of the MFE against dinucleotide shuffles, ensemble free energy, frequency of
+the MFE structure, ensemble diversity and defect, pairing certainty, ...). It then scores on
+modhsa_test (every choice made on modhsa_train only):
+
+- `features`: the features alone, logistic regression (C by 5-fold CV on train);
+- `cnn`: the `hairpin` CNN (`bench_cnn_modhsa.py` settings; `--pretrain` for the paper's
+  protocol), trained on all of train;
+- `stack`: logistic regression on [CNN logit, features]; the CNN logits it is fitted on are
+  out-of-fold (5 CNNs, each trained on 4/5 of train), on test they come from `cnn`;
+- `cnn_recalibrated`: the same stacker with the CNN logit alone (so the gain of `stack` is the
+  features', not a recalibration's).
+
+    .venv/bin/python benchmarks/bench_cnn_features.py --seeds 1 --threads 1 \\
+        --pretrain benchmarks/results/pretrain_images.npz --checkpoints /tmp/cnn_pre \\
+        --set mixup_alpha=0.2 pretrain_epochs=6
+
+Appends one row per seed and model to `--out` (accuracy, ROC AUC, errors per kind of molecule);
+features are cached in `--cache`. Kinds of molecule come from the names (see
+shared/data/cordero_deepmir2019/PROVENANCE.md): miRBase `hsa-` positives, triplet-SVM CODING,
+genomic (`>hsa1_`, `>hsa2_`), RefSeq, and bare numbers (probably shuffled sequences).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, roc_auc_score
+from sklearn.model_selection import StratifiedKFold, cross_val_score
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from bench_cnn_modhsa import DATA, load_modhsa, parse_overrides  # noqa: E402
+
+from premirna.cnn_train import ImageSet, TrainConfig, predict_proba, train_on_sets  # noqa: E402
+from premirna.logs import setup_logging  # noqa: E402
+
+FEATURES = (
+    "length", "gc", "mfe", "mfe_per_nt", "mfe_index", "mfe_z", "mfe_p", "efe_per_nt",
+    "mfe_frequency", "diversity_per_nt", "mfe_minus_efe_per_nt", "pairs_per_nt",
+    "drawn_pairs_per_nt", "drawn_energy_per_nt", "drawn_distance_per_nt", "mfe_per_pair",
+    "gu_share", "mean_max_bpp", "ensemble_defect",
+)
+LOG_FEATURES = ("mfe_p", "mfe_frequency")  # log10 before standardising
+KINDS = ("positive", "CODING", "genomic", "RefSeq", "shuffled")
+
+
+def kind(name: str) -> str:
+    if name.startswith("hsa-"):
+        return "positive"
+    if name.startswith("random_seq_from_cds"):
+        return "CODING"
+    if name.startswith((">hsa1_", ">hsa2_")):
+        return "genomic"
+    if name.startswith(">hsa_Ref"):
+        return "RefSeq"
+    return "shuffled" if name.isdigit() else "other"
+
+
+def molecule_features(sequence: str, drawn: str, md, shuffles: int, rng) -> list[float]:
+    """The `FEATURES` of one molecule (its sequence and the structure its image draws)."""
+    import RNA
+
+    from premirna.negatives import dinucleotide_shuffle
+
+    n = len(sequence)
+    gc = sum(b in "GC" for b in sequence) / n
+    fc = RNA.fold_compound(sequence, md)
+    structure, mfe = fc.mfe()
+    fc.exp_params_rescale(mfe)
+    _, efe = fc.pf()
+    bpp = np.array(fc.bpp())[1:, 1:]
+    pairs = [(i, j) for i, j in enumerate(RNA.ptable(structure)[1:]) if j > i + 1]
+    gu = sum({sequence[i], sequence[j - 1]} == {"G", "U"} for i, j in pairs)
+    background = np.array([RNA.fold_compound(dinucleotide_shuffle(sequence, rng), md).mfe()[1]
+                           for _ in range(shuffles)])
+    sd = background.std(ddof=1)
+    return [
+        n, gc, mfe, mfe / n, (mfe / n) / max(gc, 1e-5), (mfe - background.mean()) / sd if sd else 0,
+        (1 + np.sum(background <= mfe)) / (shuffles + 1), efe / n, fc.pr_structure(structure),
+        fc.mean_bp_distance() / n, (mfe - efe) / n, len(pairs) / n, drawn.count("(") / n,
+        fc.eval_structure(drawn) / n, RNA.bp_distance(structure, drawn) / n,
+        mfe / max(len(pairs), 1), gu / max(len(pairs), 1), float((bpp + bpp.T).max(axis=1).mean()),
+        fc.ensemble_defect(structure),
+    ]
+
+
+def features_of(images: np.ndarray, shuffles: int, seed: int) -> tuple[np.ndarray, float]:
+    from premirna.encode import decode_many
+    from premirna.fold import model_details
+
+    started = time.monotonic()
+    md = model_details(37.0, 2)
+    sequences, structures = decode_many(images, source="modhsa")
+    rows = [molecule_features(s.upper().replace("T", "U"), d, md, shuffles,
+                              np.random.default_rng([seed, k]))
+            for k, (s, d) in enumerate(zip(sequences, structures, strict=True))]
+    return np.array(rows, dtype=np.float64), time.monotonic() - started
+
+
+def cached_features(split: str, images: np.ndarray, shuffles: int, cache: Path) -> np.ndarray:
+    path = cache / f"modhsa_{split}_features_{shuffles}.npz"
+    if path.exists():
+        with np.load(path) as data:
+            return data["X"]
+    X, seconds = features_of(images, shuffles, seed=0 if split == "train" else 1)
+    print(f"features of {split}: {len(X)} molecules, {1000 * seconds / len(X):.0f} s per 1,000",
+          flush=True)
+    cache.mkdir(parents=True, exist_ok=True)
+    np.savez(path, X=X, features=np.array(FEATURES), seconds=seconds)
+    return X
+
+
+def standardise(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """log10 of the skewed features, z-scores with train's mean and SD, clipped to +-5."""
+    a, b = train.copy(), test.copy()
+    for name in LOG_FEATURES:
+        c = FEATURES.index(name)
+        a[:, c] = np.log10(np.maximum(a[:, c], 1e-12))
+        b[:, c] = np.log10(np.maximum(b[:, c], 1e-12))
+    mean, sd = a.mean(0), a.std(0)
+    sd[sd == 0] = 1
+    return np.clip((a - mean) / sd, -5, 5), np.clip((b - mean) / sd, -5, 5)
+
+
+def logistic(X: np.ndarray, y: np.ndarray) -> LogisticRegression:
+    """Logistic regression with C chosen by 5-fold CV accuracy on (X, y)."""
+    folds = StratifiedKFold(5, shuffle=True, random_state=0)
+    best = max((0.01, 0.03, 0.1, 0.3, 1.0, 3.0), key=lambda c: cross_val_score(
+        LogisticRegression(C=c, max_iter=5000), X, y, cv=folds).mean())
+    return LogisticRegression(C=best, max_iter=5000).fit(X, y)
+
+
+def logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1])
+    parser.add_argument("--set", nargs="*", default=[], help="CNN config overrides key=value")
+    parser.add_argument("--pretrain", help="npz of pre-training images (bench_cnn_pretrain_set)")
+    parser.add_argument("--checkpoints", type=Path, help="shared pre-training checkpoints")
+    parser.add_argument("--shuffles", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--cache", type=Path, default=Path("/tmp/premirna_bench_features"))
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks/results/cnn_features.tsv")
+    args = parser.parse_args()
+    setup_logging(None)
+    assert DATA.exists(), f"{DATA}: the authors' modhsa images are needed"
+
+    train, test = load_modhsa("train"), load_modhsa("test")
+    x_train, x_test = standardise(cached_features("train", train.images, args.shuffles, args.cache),
+                                  cached_features("test", test.images, args.shuffles, args.cache))
+    pretrain = None
+    if args.pretrain:
+        from premirna.cnn_train import load_images
+
+        pretrain = load_images(args.pretrain)
+        assert not set(pretrain.ids.tolist()) & set(test.ids.tolist()), "test ids in pre-training"
+    kinds = np.array([kind(n) for n in test.ids])
+    rows = []
+
+    def score(seed: int, model: str, prob: np.ndarray, note: str = "") -> None:
+        wrong = (prob >= 0.5) != (test.labels == 1)
+        row = {"date": time.strftime("%Y-%m-%d %H:%M"), "seed": seed, "model": model,
+               "accuracy": round(accuracy_score(test.labels, prob >= 0.5), 4),
+               "auroc": round(roc_auc_score(test.labels, prob), 4),
+               **{f"wrong_{k}": int(wrong[kinds == k].sum()) for k in KINDS}, "note": note}
+        rows.append(row)
+        print(row, flush=True)
+
+    score(0, "features", logistic(x_train, train.labels).predict_proba(x_test)[:, 1],
+          f"{args.shuffles} shuffles")
+    for seed in args.seeds:
+        values = {"architecture": "hairpin", **parse_overrides(args.set), "seed": seed,
+                  "threads": args.threads, "pretrain": pretrain is not None,
+                  "pretrain_seed": args.seeds[0]}
+        config = TrainConfig.from_dict(values)
+
+        def cnn(part: ImageSet, tag: str, config: TrainConfig = config) -> object:
+            with tempfile.TemporaryDirectory() as tmp:
+                shared = args.checkpoints or Path(tmp)
+                model, _ = train_on_sets(part, None, config, Path(tmp) / tag, pretrain,
+                                         pretrain_dir=shared)
+            return model
+
+        p_test = predict_proba(cnn(train, "all"), test.images)
+        score(seed, "cnn", p_test, json.dumps(config.to_dict(), sort_keys=True))
+        p_oof = np.zeros(len(train))
+        folds = StratifiedKFold(5, shuffle=True, random_state=100 + seed)
+        for k, (fit, held) in enumerate(folds.split(x_train, train.labels)):
+            part = ImageSet(train.ids[fit], train.images[fit], train.labels[fit])
+            p_oof[held] = predict_proba(cnn(part, f"fold{k}"), train.images[held])
+        z_train = np.column_stack([logit(p_oof), x_train])
+        z_test = np.column_stack([logit(p_test), x_test])
+        score(seed, "cnn_recalibrated",
+              logistic(z_train[:, :1], train.labels).predict_proba(z_test[:, :1])[:, 1])
+        score(seed, "stack", logistic(z_train, train.labels).predict_proba(z_test)[:, 1],
+              f"out-of-fold CNN accuracy on train {accuracy_score(train.labels, p_oof >= .5):.4f}")
+    frame = pd.DataFrame(rows)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(args.out, sep="\t", index=False, mode="a", header=not args.out.exists())
+
+
+if __name__ == "__main__":
+    main()
