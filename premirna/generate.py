@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -531,8 +531,12 @@ class Matched:
     hit: np.ndarray  # does the kept molecule?
 
 
+#: draw(m, round) -> m new molecules (new latents, new noise), their condition rows and latents.
+Drawer = Callable[[int, int], "tuple[Decoded, np.ndarray, np.ndarray]"]
+
+
 def match_request(
-    draw: Any, condition: Condition, n: int, rounds: int, checkpoint: Mapping[str, Any],
+    draw: Drawer, condition: Condition, n: int, rounds: int, checkpoint: Mapping[str, Any],
     fold_settings: Mapping[str, Any] | None = None,
 ) -> Matched:
     """`n` molecules for `condition`, redrawing those whose drawn hairpin misses a requested bin.
