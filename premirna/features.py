@@ -1,0 +1,180 @@
+"""Numbers that describe a hairpin beside its image: thermodynamics, homology, coding signals.
+
+The Cordero image draws sequence and structure; how stable the fold is, whether the molecule has
+relatives among known pre-miRNAs and whether it was cut out of a protein-coding exon are not in
+it (or only implicitly). These functions describe a molecule by such numbers so that a model on them
+can be set beside the CNN (`benchmarks/bench_cnn_features.py` measures that on the authors' modhsa
+set).
+
+- `thermodynamic` (`THERMODYNAMIC`): ViennaRNA's MFE and partition function of the sequence, and
+  the MFE of dinucleotide shuffles (z-score and a randfold-like p-value; Bonnet et al. 2004), plus
+  the energy of the structure the image draws.
+- `sequence_features` (`SEQUENCE`): the share of the molecule's k-mers found in a reference set of
+  hairpins (homology; the reference is the caller's, e.g. the miRBase hairpins of other species,
+  never the molecules being scored), the longest stop-free reading frame, how unevenly each base
+  is spread over the three codon positions (coding sequence is 3-periodic; Fickett 1982), and the
+  64 trinucleotide shares.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import RNA
+
+from premirna.negatives import dinucleotide_shuffle
+
+THERMODYNAMIC: tuple[str, ...] = (
+    "length",
+    "gc",
+    "mfe",
+    "mfe_per_nt",
+    "mfe_index",
+    "mfe_z",
+    "mfe_p",
+    "efe_per_nt",
+    "mfe_frequency",
+    "diversity_per_nt",
+    "mfe_minus_efe_per_nt",
+    "pairs_per_nt",
+    "drawn_pairs_per_nt",
+    "drawn_energy_per_nt",
+    "drawn_distance_per_nt",
+    "mfe_per_pair",
+    "gu_share",
+    "mean_max_bpp",
+    "ensemble_defect",
+)
+STOPS: tuple[str, ...] = ("UAA", "UAG", "UGA")
+TRIPLETS: tuple[str, ...] = tuple(a + b + c for a in "ACGU" for b in "ACGU" for c in "ACGU")
+SEQUENCE: tuple[str, ...] = (
+    "homology",
+    "open_frame",
+    *(f"codon_skew_{b}" for b in "ACGU"),
+    *(f"share_{t}" for t in TRIPLETS),
+)
+_TRIPLET_INDEX = {t: i for i, t in enumerate(TRIPLETS)}
+
+
+def _rna(sequence: str, record: object) -> str:
+    s = sequence.upper().replace("T", "U")
+    if not s:
+        raise ValueError(f"record {record}: empty sequence")
+    return s
+
+
+def thermodynamic(
+    sequence: str,
+    drawn: str,
+    md: Any,
+    shuffles: int,
+    rng: np.random.Generator,
+    record: object = "<sequence>",
+) -> list[float]:
+    """The `THERMODYNAMIC` numbers of one molecule.
+
+    `drawn` is the structure its image draws (dot-bracket, same length); the molecule is also
+    re-folded with `md` (``premirna.fold.model_details``). `shuffles` >= 2 dinucleotide shuffles
+    give the z-score and p-value of the MFE.
+    """
+    s = _rna(sequence, record)
+    n = len(s)
+    if len(drawn) != n:
+        raise ValueError(f"record {record}: structure has {len(drawn)} characters, sequence {n}")
+    if shuffles < 2:
+        raise ValueError(f"shuffles must be at least 2 for a z-score, not {shuffles}")
+    gc = sum(b in "GC" for b in s) / n
+    fc = RNA.fold_compound(s, md)
+    structure, mfe = fc.mfe()
+    fc.exp_params_rescale(mfe)
+    _, efe = fc.pf()
+    bpp = np.array(fc.bpp())[1:, 1:]
+    pairs = [(i, j) for i, j in enumerate(RNA.ptable(structure)[1:]) if j > i + 1]
+    gu = sum({s[i], s[j - 1]} == {"G", "U"} for i, j in pairs)
+    background = np.array(
+        [RNA.fold_compound(dinucleotide_shuffle(s, rng), md).mfe()[1] for _ in range(shuffles)]
+    )
+    sd = background.std(ddof=1)
+    return [
+        n,
+        gc,
+        mfe,
+        mfe / n,
+        (mfe / n) / max(gc, 1e-5),
+        (mfe - background.mean()) / sd if sd else 0.0,
+        (1 + np.sum(background <= mfe)) / (shuffles + 1),
+        efe / n,
+        fc.pr_structure(structure),
+        fc.mean_bp_distance() / n,
+        (mfe - efe) / n,
+        len(pairs) / n,
+        drawn.count("(") / n,
+        fc.eval_structure(drawn) / n,
+        RNA.bp_distance(structure, drawn) / n,
+        mfe / max(len(pairs), 1),
+        gu / max(len(pairs), 1),
+        float((bpp + bpp.T).max(axis=1).mean()),
+        fc.ensemble_defect(structure),
+    ]
+
+
+def reference_kmers(sequences: Iterable[str], k: int) -> set[str]:
+    """Every k-mer (RNA letters, upper case) of the reference sequences."""
+    if k < 1:
+        raise ValueError(f"k must be positive, not {k}")
+    found: set[str] = set()
+    for sequence in sequences:
+        s = sequence.upper().replace("T", "U")
+        found.update(s[i : i + k] for i in range(len(s) - k + 1))
+    return found
+
+
+def homology(sequence: str, reference: set[str], k: int) -> float:
+    """Share of the distinct k-mers of `sequence` that occur in `reference` (0 when it has none)."""
+    s = sequence.upper().replace("T", "U")
+    words = {s[i : i + k] for i in range(len(s) - k + 1)}
+    return len(words & reference) / len(words) if words else 0.0
+
+
+def open_frame(sequence: str) -> float:
+    """Longest run of stop-free codons over the three forward frames, as a share of the length."""
+    s = sequence.upper().replace("T", "U")
+    best = 0
+    for frame in range(3):
+        run = 0
+        for i in range(frame, len(s) - 2, 3):
+            run = 0 if s[i : i + 3] in STOPS else run + 1
+            best = max(best, run)
+    return 3 * best / len(s) if s else 0.0
+
+
+def codon_skew(sequence: str) -> list[float]:
+    """Per base A, C, G, U: most / (fewest + 1) occurrences over the three codon positions."""
+    s = sequence.upper().replace("T", "U")
+    skew = []
+    for base in "ACGU":
+        counts = [s[f::3].count(base) for f in range(3)]
+        skew.append(max(counts) / (min(counts) + 1))
+    return skew
+
+
+def triplet_shares(sequence: str) -> np.ndarray:
+    """Shares of the 64 trinucleotides (`TRIPLETS` order) among the ACGU-only ones."""
+    s = sequence.upper().replace("T", "U")
+    counts = np.zeros(len(TRIPLETS))
+    for i in range(len(s) - 2):
+        j = _TRIPLET_INDEX.get(s[i : i + 3])
+        if j is not None:
+            counts[j] += 1
+    return counts / max(counts.sum(), 1)
+
+
+def sequence_features(sequences: Sequence[str], reference: set[str], k: int) -> np.ndarray:
+    """`SEQUENCE` for each molecule: (N, 70) float64."""
+    rows = [
+        [homology(s, reference, k), open_frame(s), *codon_skew(s), *triplet_shares(s)]
+        for s in sequences
+    ]
+    return np.array(rows, dtype=np.float64).reshape(len(rows), len(SEQUENCE))

@@ -1,0 +1,103 @@
+"""premirna.features: thermodynamic, homology and coding-signal numbers of a hairpin."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import RNA
+
+from premirna.features import (
+    SEQUENCE,
+    THERMODYNAMIC,
+    codon_skew,
+    homology,
+    open_frame,
+    reference_kmers,
+    sequence_features,
+    thermodynamic,
+    triplet_shares,
+)
+from premirna.fold import model_details
+
+# hsa-let-7a-1 (miRBase MI0000060)
+LET7 = "UGGGAUGAGGUAGUAGGUUGUAUAGUUUUAGGGUCACACCCACCACUGGGAGAUAACUAUACAAUCUACUGUCUUUCCUA"
+
+
+def test_open_frame_counts_the_longest_stop_free_run() -> None:
+    assert open_frame("AAA" * 30) == 1.0
+    # frame 0 is all stops; frames 1 and 2 (AAU..., AUA...) have 9 stop-free codons each
+    assert open_frame("UAA" * 10) == pytest.approx(27 / 30)
+    # frame 0 meets a stop after 2 codons, frame 1 has none of its 3 codons a stop
+    assert open_frame("GCUUAAGC") == pytest.approx(3 * 2 / 8)
+    assert open_frame("gcttaagc") == open_frame("GCUUAAGC")  # DNA letters and case
+    assert open_frame("") == 0.0
+
+
+def test_codon_skew_sees_three_periodic_sequence() -> None:
+    periodic = codon_skew("ACG" * 10)  # A only at position 0, C at 1, G at 2
+    assert periodic[:3] == [10.0, 10.0, 10.0]
+    assert periodic[3] == 0.0  # no U at all
+    even = codon_skew("ACGUACGUACGU")  # every base once at each codon position
+    assert even == [0.5, 0.5, 0.5, 0.5]
+
+
+def test_triplet_shares_sum_to_one_and_skip_other_letters() -> None:
+    shares = triplet_shares("AAAAN")
+    assert shares.sum() == pytest.approx(1.0)
+    assert shares[0] == 1.0  # AAA is the first triplet
+    assert triplet_shares("NN").sum() == 0.0
+
+
+def test_homology_is_the_share_of_kmers_in_the_reference() -> None:
+    reference = reference_kmers([LET7.replace("U", "T").lower()], 20)
+    assert homology(LET7, reference, 20) == 1.0
+    assert homology("A" * 40, reference, 20) == 0.0
+    half = LET7[:40] + "C" * 40
+    value = homology(half, reference, 20)
+    # of its 39 distinct 20-mers, the 22 within LET7's first 41 nt (the 41st is a C) are LET7's
+    assert value == pytest.approx(22 / 39)
+    assert homology(LET7[:10], reference, 20) == 0.0  # shorter than k: no k-mers
+    with pytest.raises(ValueError, match="k must be positive"):
+        reference_kmers([LET7], 0)
+
+
+def test_sequence_features_columns() -> None:
+    reference = reference_kmers([LET7], 20)
+    table = sequence_features([LET7, "GCAUCG" * 12], reference, 20)
+    assert table.shape == (2, len(SEQUENCE)) == (2, 70)
+    assert table[0, SEQUENCE.index("homology")] == 1.0
+    assert table[1, SEQUENCE.index("homology")] == 0.0
+    assert table[:, SEQUENCE.index("share_AAA") :].sum(axis=1) == pytest.approx([1, 1])
+    assert sequence_features([], reference, 20).shape == (0, 70)
+
+
+def test_thermodynamic_agrees_with_viennarna() -> None:
+    md = model_details(37.0, 2)
+    structure, mfe = RNA.fold_compound(LET7, md).mfe()
+    row = dict(
+        zip(
+            THERMODYNAMIC,
+            thermodynamic(LET7, structure, md, 10, np.random.default_rng(1)),
+            strict=True,
+        )
+    )
+    assert row["length"] == len(LET7)
+    assert row["mfe"] == pytest.approx(mfe)
+    assert row["drawn_energy_per_nt"] == pytest.approx(mfe / len(LET7), abs=1e-6)
+    assert row["drawn_distance_per_nt"] == 0.0
+    assert 0 < row["mfe_frequency"] <= 1
+    assert row["efe_per_nt"] <= row["mfe_per_nt"]  # the ensemble is at most as high as its MFE
+    assert row["mfe_z"] < -2  # a real pre-miRNA is far more stable than its shuffles
+    assert row["mfe_p"] == pytest.approx(1 / 11)  # no shuffle folds as well
+    again = thermodynamic(LET7, structure, md, 10, np.random.default_rng(1))
+    assert again == list(row.values())
+
+
+def test_thermodynamic_rejects_bad_input_naming_the_record() -> None:
+    md = model_details(37.0, 2)
+    with pytest.raises(ValueError, match="record hsa-x: structure has 3 characters"):
+        thermodynamic(LET7, "...", md, 10, np.random.default_rng(1), record="hsa-x")
+    with pytest.raises(ValueError, match="record 7: empty sequence"):
+        thermodynamic("", "", md, 10, np.random.default_rng(1), record=7)
+    with pytest.raises(ValueError, match="shuffles must be at least 2"):
+        thermodynamic(LET7, "." * len(LET7), md, 1, np.random.default_rng(1))
