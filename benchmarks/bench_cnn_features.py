@@ -5,7 +5,7 @@ benchmark inverts each of the authors' modhsa images (`premirna.encode.decode_ma
 molecule with ViennaRNA and computes 19 scalar features (stability per nt, MFE index, z-score and
 randfold-like p-value of the MFE against dinucleotide shuffles, ensemble free energy, frequency of
 the MFE structure, ensemble diversity and defect, pairing certainty, ...). It then scores on
-modhsa_test (every choice made on modhsa_train only):
+modhsa_test (every fitted choice made on modhsa_train only):
 
 - `features`: the features alone, logistic regression (C by 5-fold CV on train);
 - `cnn`: the `hairpin` CNN (`bench_cnn_modhsa.py` settings; `--pretrain` for the paper's
@@ -60,6 +60,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from bench_cnn_modhsa import DATA, load_modhsa, parse_overrides  # noqa: E402
 
 from premirna.cnn_train import ImageSet, TrainConfig, predict_proba, train_on_sets  # noqa: E402
+from premirna.encode import decode_many  # noqa: E402
 from premirna.features import (  # noqa: E402
     SEQUENCE,
     THERMODYNAMIC,
@@ -67,6 +68,7 @@ from premirna.features import (  # noqa: E402
     sequence_features,
     thermodynamic,
 )
+from premirna.fold import model_details  # noqa: E402
 from premirna.logs import setup_logging  # noqa: E402
 
 LOG_FEATURES = ("mfe_p", "mfe_frequency")  # log10 before standardising
@@ -87,9 +89,6 @@ def kind(name: str) -> str:
 
 
 def features_of(images: np.ndarray, shuffles: int, seed: int) -> tuple[np.ndarray, float]:
-    from premirna.encode import decode_many
-    from premirna.fold import model_details
-
     started = time.monotonic()
     md = model_details(37.0, 2)
     sequences, structures = decode_many(images, source="modhsa")
@@ -211,8 +210,6 @@ def main() -> None:
         logistic(x_train, train.labels).predict_proba(x_test)[:, 1],
         f"{args.shuffles} shuffles",
     )
-    from premirna.encode import decode_many
-
     reference = reference_of(args.homology_reference, HOMOLOGY_K)
     s_train = sequence_features(decode_many(train.images)[0], reference, HOMOLOGY_K)
     s_test = sequence_features(decode_many(test.images)[0], reference, HOMOLOGY_K)

@@ -58,11 +58,9 @@ SEQUENCE: tuple[str, ...] = (
 _TRIPLET_INDEX = {t: i for i, t in enumerate(TRIPLETS)}
 
 
-def _rna(sequence: str, record: object) -> str:
-    s = sequence.upper().replace("T", "U")
-    if not s:
-        raise ValueError(f"record {record}: empty sequence")
-    return s
+def _as_rna(sequence: str) -> str:
+    """Upper-case RNA letters (T read as U)."""
+    return sequence.upper().replace("T", "U")
 
 
 def thermodynamic(
@@ -79,8 +77,10 @@ def thermodynamic(
     re-folded with `md` (``premirna.fold.model_details``). `shuffles` >= 2 dinucleotide shuffles
     give the z-score and p-value of the MFE.
     """
-    s = _rna(sequence, record)
+    s = _as_rna(sequence)
     n = len(s)
+    if not n:
+        raise ValueError(f"record {record}: empty sequence")
     if len(drawn) != n:
         raise ValueError(f"record {record}: structure has {len(drawn)} characters, sequence {n}")
     if shuffles < 2:
@@ -126,21 +126,21 @@ def reference_kmers(sequences: Iterable[str], k: int) -> set[str]:
         raise ValueError(f"k must be positive, not {k}")
     found: set[str] = set()
     for sequence in sequences:
-        s = sequence.upper().replace("T", "U")
+        s = _as_rna(sequence)
         found.update(s[i : i + k] for i in range(len(s) - k + 1))
     return found
 
 
 def homology(sequence: str, reference: set[str], k: int) -> float:
     """Share of the distinct k-mers of `sequence` that occur in `reference` (0 when it has none)."""
-    s = sequence.upper().replace("T", "U")
+    s = _as_rna(sequence)
     words = {s[i : i + k] for i in range(len(s) - k + 1)}
     return len(words & reference) / len(words) if words else 0.0
 
 
 def open_frame(sequence: str) -> float:
     """Longest run of stop-free codons over the three forward frames, as a share of the length."""
-    s = sequence.upper().replace("T", "U")
+    s = _as_rna(sequence)
     best = 0
     for frame in range(3):
         run = 0
@@ -152,7 +152,7 @@ def open_frame(sequence: str) -> float:
 
 def codon_skew(sequence: str) -> list[float]:
     """Per base A, C, G, U: most / (fewest + 1) occurrences over the three codon positions."""
-    s = sequence.upper().replace("T", "U")
+    s = _as_rna(sequence)
     skew = []
     for base in "ACGU":
         counts = [s[f::3].count(base) for f in range(3)]
@@ -162,7 +162,7 @@ def codon_skew(sequence: str) -> list[float]:
 
 def triplet_shares(sequence: str) -> np.ndarray:
     """Shares of the 64 trinucleotides (`TRIPLETS` order) among the ACGU-only ones."""
-    s = sequence.upper().replace("T", "U")
+    s = _as_rna(sequence)
     counts = np.zeros(len(TRIPLETS))
     for i in range(len(s) - 2):
         j = _TRIPLET_INDEX.get(s[i : i + 3])
