@@ -12,8 +12,13 @@ set).
 - `sequence_features` (`SEQUENCE`): the share of the molecule's k-mers found in a reference set of
   hairpins (homology; the reference is the caller's, e.g. the miRBase hairpins of other species,
   never the molecules being scored), the longest stop-free reading frame, how unevenly each base
-  is spread over the three codon positions (coding sequence is 3-periodic; Fickett 1982), and the
-  64 trinucleotide shares.
+  is spread over the three codon positions (coding sequence is 3-periodic; Fickett 1982), the
+  64 trinucleotide shares, and the `SPLICE` signals of `splice_signals`.
+- `splice_signals` (`SPLICE`): the ends of a mirtron, a pre-miRNA that is a whole short intron
+  spliced out rather than cut by Drosha (Ruby et al. 2007; Okamura et al. 2007; Berezikov et al.
+  2007; Ladewig et al. 2012). Its 5' end is the donor site (GU, mostly GURAGU), its 3' end the
+  acceptor (YAG after a pyrimidine-rich tract). These are a few nucleotides at the image's edges,
+  which a CNN learns poorly from a few hundred examples.
 """
 
 from __future__ import annotations
@@ -49,11 +54,23 @@ THERMODYNAMIC: tuple[str, ...] = (
 )
 STOPS: tuple[str, ...] = ("UAA", "UAG", "UGA")
 TRIPLETS: tuple[str, ...] = tuple(a + b + c for a in "ACGU" for b in "ACGU" for c in "ACGU")
+SPLICE: tuple[str, ...] = (
+    "starts_gu",
+    "ends_ag",
+    "ends_yag",
+    "starts_gurr",
+    "pyrimidine_3p",
+    "pyrimidine_5p",
+    *(f"first_{b}" for b in "ACGU"),
+    *(f"last_{b}" for b in "ACGU"),
+)
+SPLICE_WINDOW = 20  # nucleotides of the 5' end and of the tract before the 3' AG
 SEQUENCE: tuple[str, ...] = (
     "homology",
     "open_frame",
     *(f"codon_skew_{b}" for b in "ACGU"),
     *(f"share_{t}" for t in TRIPLETS),
+    *SPLICE,
 )
 _TRIPLET_INDEX = {t: i for i, t in enumerate(TRIPLETS)}
 
@@ -171,10 +188,42 @@ def triplet_shares(sequence: str) -> np.ndarray:
     return counts / max(counts.sum(), 1)
 
 
+def splice_signals(sequence: str) -> list[float]:
+    """`SPLICE` of one molecule: does it start like an intron's 5' end and end like its 3' end?
+
+    `starts_gu`, `ends_ag`, `ends_yag` (CAG or UAG) and `starts_gurr` (GU and two purines) are 0/1;
+    `pyrimidine_3p` is the C+U share of the `SPLICE_WINDOW` nucleotides before the last two,
+    `pyrimidine_5p` that of the first `SPLICE_WINDOW`; then the first and the last base one-hot
+    (all 0 for an empty sequence or a letter other than ACGU).
+    """
+    s = _as_rna(sequence)
+    tract, head = s[-SPLICE_WINDOW - 2 : -2], s[:SPLICE_WINDOW]
+    signals = [
+        s.startswith("GU"),
+        s.endswith("AG"),
+        s.endswith(("CAG", "UAG")),
+        len(s) >= 4 and s.startswith("GU") and s[2] in "AG" and s[3] in "AG",
+    ]
+    values = [float(v) for v in signals]
+    values += [_share(tract, "CU"), _share(head, "CU")]
+    values += [float(s[:1] == b) for b in "ACGU"] + [float(s[-1:] == b) for b in "ACGU"]
+    return values
+
+
+def _share(text: str, letters: str) -> float:
+    return sum(c in letters for c in text) / len(text) if text else 0.0
+
+
 def sequence_features(sequences: Sequence[str], reference: set[str], k: int) -> np.ndarray:
-    """`SEQUENCE` for each molecule: (N, 70) float64."""
+    """`SEQUENCE` for each molecule: (N, 84) float64."""
     rows = [
-        [homology(s, reference, k), open_frame(s), *codon_skew(s), *triplet_shares(s)]
+        [
+            homology(s, reference, k),
+            open_frame(s),
+            *codon_skew(s),
+            *triplet_shares(s),
+            *splice_signals(s),
+        ]
         for s in sequences
     ]
     return np.array(rows, dtype=np.float64).reshape(len(rows), len(SEQUENCE))

@@ -1,4 +1,4 @@
-"""premirna.features: thermodynamic, homology and coding-signal numbers of a hairpin."""
+"""premirna.features: thermodynamic, homology, coding and splice-site numbers of a hairpin."""
 
 from __future__ import annotations
 
@@ -8,12 +8,14 @@ import RNA
 
 from premirna.features import (
     SEQUENCE,
+    SPLICE,
     THERMODYNAMIC,
     codon_skew,
     homology,
     open_frame,
     reference_kmers,
     sequence_features,
+    splice_signals,
     thermodynamic,
     triplet_shares,
 )
@@ -64,11 +66,35 @@ def test_homology_is_the_share_of_kmers_in_the_reference() -> None:
 def test_sequence_features_columns() -> None:
     reference = reference_kmers([LET7], 20)
     table = sequence_features([LET7, "GCAUCG" * 12], reference, 20)
-    assert table.shape == (2, len(SEQUENCE)) == (2, 70)
+    assert table.shape == (2, len(SEQUENCE)) == (2, 84)
     assert table[0, SEQUENCE.index("homology")] == 1.0
     assert table[1, SEQUENCE.index("homology")] == 0.0
-    assert table[:, SEQUENCE.index("share_AAA") :].sum(axis=1) == pytest.approx([1, 1])
-    assert sequence_features([], reference, 20).shape == (0, 70)
+    shares = slice(SEQUENCE.index("share_AAA"), SEQUENCE.index("share_UUU") + 1)
+    assert table[:, shares].sum(axis=1) == pytest.approx([1, 1])
+    assert table[0, -len(SPLICE) :].tolist() == splice_signals(LET7)
+    assert sequence_features([], reference, 20).shape == (0, 84)
+
+
+# hsa-mir-877 (miRBase MI0005561), a mirtron: a whole intron, GU at its 5' end, AG at its 3' end
+MIR877 = "GUAGAGGAGAUGGCGCAGGGGACACGGGCAAAGACUUGGGGGUUCCUGGGACCCUCAGACGUGUGUCCUCUUCUCCCUCCUCCCAG"
+
+
+def test_splice_signals_see_a_mirtrons_ends() -> None:
+    mirtron = dict(zip(SPLICE, splice_signals(MIR877), strict=True))
+    assert mirtron["starts_gu"] == mirtron["ends_ag"] == mirtron["ends_yag"] == 1.0
+    assert mirtron["starts_gurr"] == 1.0  # GUAG
+    # the 20 nt before the final AG, GUCCUCUUCUCCCUCCUCCC, are a polypyrimidine tract bar one G
+    assert mirtron["pyrimidine_3p"] == pytest.approx(19 / 20)
+    assert mirtron["first_G"] == mirtron["last_G"] == 1.0
+    assert mirtron["first_A"] == mirtron["last_U"] == 0.0
+    let7 = dict(zip(SPLICE, splice_signals(LET7), strict=True))  # a canonical Drosha product
+    assert let7["starts_gu"] == let7["ends_ag"] == let7["ends_yag"] == 0.0
+    assert let7["first_U"] == let7["last_A"] == 1.0
+    assert splice_signals("guaagcuuag") == splice_signals("GUAAGCUUAG")  # DNA letters and case
+    assert splice_signals("GUAAGCUUAG")[SPLICE.index("pyrimidine_3p")] == 0.5  # GUAAGCUU
+    assert splice_signals("GUCA")[SPLICE.index("starts_gurr")] == 0.0  # C is no purine
+    empty = splice_signals("")
+    assert len(empty) == len(SPLICE) and not any(empty)
 
 
 def test_thermodynamic_agrees_with_viennarna() -> None:
