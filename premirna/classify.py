@@ -14,6 +14,12 @@ status values (the first that applies):
 - ``clipped``: the aligned hairpin needs more than the image's 100 columns; the part beyond them is
   cut (the loop is always kept) and the rest is scored.
 - ``ok``: scored as is.
+
+With a feature model (`premirna.feature_model`, written by the `train_cnn_features` rule) three
+columns follow `probability`: `homology` (share of the molecule's 20-mers found in other species'
+pre-miRNAs), `features_probability` (boosted trees on thermodynamic, homology, coding and splice
+numbers) and `fused_probability` (the mean of the CNN's and the trees'). `prediction` stays the
+CNN's: homology favours known families, and a novel pre-miRNA has no relatives.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ log = logging.getLogger("premirna.classify")
 
 RNA_LETTERS = frozenset("ACGU")
 OUTPUT_COLUMNS = ["id", "sequence", "structure", "mfe", "probability", "prediction", "status"]
+FEATURE_COLUMNS = ["homology", "features_probability", "fused_probability"]
 
 
 def fold_and_encode(
@@ -89,8 +96,10 @@ def score_sequences(
     temperature: float = 37.0,
     dangles: int = 2,
     batch_size: int = 512,
+    features_model: str | os.PathLike[str] | None = None,
 ) -> pd.DataFrame:
-    """Fold, encode and score sequences; one row per input, in input order (`OUTPUT_COLUMNS`)."""
+    """Fold, encode and score sequences; one row per input, in input order (`OUTPUT_COLUMNS`,
+    with `FEATURE_COLUMNS` after `probability` when `features_model` is given)."""
     from premirna.cnn_train import choose_device, load_checkpoint, predict_proba
 
     sequences = [s.upper().replace("T", "U") for s in sequences]
@@ -106,7 +115,7 @@ def score_sequences(
     prediction = np.where(
         np.isnan(probability), "", np.where(probability >= threshold, "pre-miRNA", "not")
     )
-    return pd.DataFrame(
+    table = pd.DataFrame(
         {
             "id": list(ids),
             "sequence": sequences,
@@ -118,6 +127,28 @@ def score_sequences(
         },
         columns=OUTPUT_COLUMNS,
     )
+    if features_model is None:
+        return table
+    from premirna.feature_model import fuse, load_feature_model, score_features
+
+    extra = {name: np.full(len(sequences), np.nan) for name in FEATURE_COLUMNS}
+    if encodable.any():
+        rows = np.flatnonzero(encodable)
+        names = list(ids)
+        homology, trees = score_features(
+            load_feature_model(features_model),
+            [sequences[i] for i in rows],
+            [structures[i] for i in rows],
+            processes=processes,
+            ids=[names[i] for i in rows],
+        )
+        extra["homology"][rows] = homology
+        extra["features_probability"][rows] = trees
+        extra["fused_probability"] = fuse(probability, extra["features_probability"])
+    at = OUTPUT_COLUMNS.index("probability") + 1
+    for offset, name in enumerate(FEATURE_COLUMNS):
+        table.insert(at + offset, name, extra[name])
+    return table
 
 
 def classify_fasta(
@@ -128,8 +159,10 @@ def classify_fasta(
     threshold: float = 0.5,
     temperature: float = 37.0,
     dangles: int = 2,
+    features_model: str | os.PathLike[str] | None = None,
 ) -> pd.DataFrame:
-    """Score every record of a sequence file and write `out_tsv` (columns `OUTPUT_COLUMNS`).
+    """Score every record of a sequence file and write `out_tsv` (columns `OUTPUT_COLUMNS`, plus
+    `FEATURE_COLUMNS` with a `features_model`).
 
     `probability` is the network's probability of pre-miRNA (empty when there is no image);
     `prediction` is ``pre-miRNA`` at or above `threshold`, else ``not``. Malformed files raise
@@ -146,6 +179,7 @@ def classify_fasta(
         threshold=threshold,
         temperature=temperature,
         dangles=dangles,
+        features_model=features_model,
     )
     write_tsv(table, out_tsv)
     counts = table["status"].value_counts().to_dict()

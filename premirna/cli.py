@@ -44,7 +44,13 @@ def _decode(args: argparse.Namespace) -> None:
 def _classify(args: argparse.Namespace) -> None:
     from premirna.classify import classify_fasta
 
-    classify_fasta(args.input, args.output, args.model, processes=args.processes)
+    classify_fasta(
+        args.input,
+        args.output,
+        args.model,
+        processes=args.processes,
+        features_model=args.features,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -100,6 +106,11 @@ def build_parser() -> argparse.ArgumentParser:
         "output table (TSV): id, sequence, structure, probability, status",
     )
     p.add_argument("--model", required=True, help="checkpoint written by train_cnn (model.pt)")
+    p.add_argument(
+        "--features",
+        help="feature trees written by train_cnn (features_model.pkl): adds the columns "
+        "homology, features_probability and fused_probability",
+    )
     p.add_argument("--processes", type=int, default=1, help="folding processes (default 1)")
     return parser
 

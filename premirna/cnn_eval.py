@@ -88,13 +88,28 @@ def binary_metrics(
     }
 
 
+OTHER_MODELS = {
+    "features": "the boosted trees on premirna.feature_model's numbers",
+    "fused": "the mean of the CNN's and the trees' probabilities",
+}
+OTHER_METRICS = ("accuracy", "sensitivity", "specificity", "mcc", "roc_auc", "pr_auc", "brier")
+
+
+def describe(metric: str) -> str:
+    """The description of a metric; `features_*` and `fused_*` name the other two models."""
+    model, _, base = metric.partition("_")
+    if model in OTHER_MODELS and base in METRIC_DESCRIPTIONS:
+        return f"{METRIC_DESCRIPTIONS[base]}; {OTHER_MODELS[model]}"
+    return METRIC_DESCRIPTIONS.get(metric, "")
+
+
 def metrics_table(values: dict[str, float]) -> pd.DataFrame:
     """Long table `metric, value, description` (the `metrics.tsv` layout)."""
     return pd.DataFrame(
         {
             "metric": list(values),
             "value": list(values.values()),
-            "description": [METRIC_DESCRIPTIONS.get(k, "") for k in values],
+            "description": [describe(k) for k in values],
         }
     )
 
@@ -152,14 +167,21 @@ def _pyplot() -> Any:
 
 
 def plot_roc_pr(
-    labels: np.ndarray, probability: np.ndarray, roc_path: str | Path, pr_path: str | Path
+    labels: np.ndarray,
+    probability: np.ndarray,
+    roc_path: str | Path,
+    pr_path: str | Path,
+    others: dict[str, np.ndarray] | None = None,
 ) -> None:
-    """ROC curve and precision-recall curve, each with its area in the legend."""
+    """ROC curve and precision-recall curve, each with its area in the legend; `others` adds a
+    curve per named probability (the feature trees, the fused model)."""
     plt = _pyplot()
+    curves = {"CNN": probability, **(others or {})}
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
     if len(np.unique(labels)) == 2:
-        fpr, tpr, _ = skm.roc_curve(labels, probability)
-        ax.plot(fpr, tpr, label=f"CNN (AUC {skm.auc(fpr, tpr):.3f})")
+        for name, values in curves.items():
+            fpr, tpr, _ = skm.roc_curve(labels, values)
+            ax.plot(fpr, tpr, label=f"{name} (AUC {skm.auc(fpr, tpr):.3f})")
     ax.plot([0, 1], [0, 1], color="grey", ls=":", label="chance")
     ax.set(
         xlabel="false positive rate (1 - specificity)",
@@ -171,9 +193,10 @@ def plot_roc_pr(
 
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
     if len(np.unique(labels)) == 2:
-        precision, recall, _ = skm.precision_recall_curve(labels, probability)
-        ap = skm.average_precision_score(labels, probability)
-        ax.step(recall, precision, where="post", label=f"CNN (AP {ap:.3f})")
+        for name, values in curves.items():
+            precision, recall, _ = skm.precision_recall_curve(labels, values)
+            ap = skm.average_precision_score(labels, values)
+            ax.step(recall, precision, where="post", label=f"{name} (AP {ap:.3f})")
         ax.axhline(labels.mean(), color="grey", ls=":", label="chance (prevalence)")
     ax.set(
         xlabel="recall (sensitivity)",
@@ -276,8 +299,14 @@ def evaluate_cnn(
     threshold: float = 0.5,
     batch_size: int = 512,
     threads: int = 1,
+    features_model: str | Path | None = None,
 ) -> dict[str, float]:
-    """Score the test split with a checkpoint and write every table and figure; returns metrics."""
+    """Score the test split with a checkpoint and write every table and figure; returns metrics.
+
+    With `features_model` (`premirna.feature_model`; needs `molecules`, the fold stage's table,
+    for the sequences and structures), the predictions gain `homology`, `features_probability`
+    and `fused_probability`, the metrics `features_*` and `fused_*` rows, the curves two lines.
+    """
     import torch
 
     from premirna.cnn_train import choose_device, load_checkpoint, predict_proba
@@ -297,6 +326,13 @@ def evaluate_cnn(
     scored = encodable
     values = binary_metrics(labels[scored], probability[scored], threshold)
     values = {**values, "n_unencodable": float((~encodable).sum())}
+    extra = _feature_columns(features_model, molecules, ids, scored, probability, threads)
+    others = {}
+    for model, column in (("features", "features_probability"), ("fused", "fused_probability")):
+        if column in extra:
+            others[model] = extra[column][scored]
+            other = binary_metrics(labels[scored], others[model], threshold)
+            values.update({f"{model}_{m}": other[m] for m in OTHER_METRICS})
     write_tsv(metrics_table(values), metrics_tsv)
     predictions = pd.DataFrame(
         {
@@ -306,13 +342,20 @@ def evaluate_cnn(
             "encodable": encodable,
             "probability": probability,
             "predicted": np.where(scored, (probability >= threshold).astype(int), -1),
+            **extra,
         }
     )
     write_tsv(predictions, predictions_tsv)
     species_table = per_species(labels[scored], probability[scored], species[scored], threshold)
     write_tsv(species_table, species_tsv)
 
-    plot_roc_pr(labels[scored], probability[scored], roc_png, pr_png)
+    plot_roc_pr(
+        labels[scored],
+        probability[scored],
+        roc_png,
+        pr_png,
+        {{"features": "feature trees", "fused": "CNN + trees"}[k]: v for k, v in others.items()},
+    )
     plot_confusion(labels[scored], probability[scored], confusion_png, threshold)
     plot_calibration(labels[scored], probability[scored], calibration_png)
     plot_species(species_table, species_png)
@@ -325,4 +368,50 @@ def evaluate_cnn(
         values["roc_auc"],
         values["pr_auc"],
     )
+    if "fused_accuracy" in values:
+        log.info(
+            "feature trees: accuracy %.4f, ROC AUC %.4f; fused with the CNN: accuracy %.4f, "
+            "ROC AUC %.4f",
+            values["features_accuracy"],
+            values["features_roc_auc"],
+            values["fused_accuracy"],
+            values["fused_roc_auc"],
+        )
     return values
+
+
+def _feature_columns(
+    features_model: str | Path | None,
+    molecules: str | Path | None,
+    ids: np.ndarray,
+    scored: np.ndarray,
+    probability: np.ndarray,
+    threads: int,
+) -> dict[str, np.ndarray]:
+    """`homology`, `features_probability`, `fused_probability` of the scored test images (NaN
+    elsewhere); empty without a feature model."""
+    if features_model is None:
+        return {}
+    from premirna.feature_model import fuse, load_feature_model, score_features
+
+    if molecules is None:
+        raise ValueError("evaluate_cnn: the feature trees need the molecule table (folded.tsv)")
+    table = pd.read_csv(molecules, sep="\t", dtype={"id": str}, keep_default_na=False)
+    table = table.drop_duplicates("id").set_index("id")
+    wanted = ids[scored]
+    missing = [i for i in wanted if i not in table.index]
+    if missing:
+        raise ValueError(f"{molecules}: {len(missing)} test ids missing, e.g. {missing[0]}")
+    rows = table.loc[wanted]
+    homology, trees = score_features(
+        load_feature_model(features_model),
+        rows["sequence"].tolist(),
+        rows["structure"].tolist(),
+        processes=threads,
+        ids=list(wanted),
+    )
+    columns = {name: np.full(len(ids), np.nan) for name in ("homology", "features_probability")}
+    columns["homology"][scored] = homology
+    columns["features_probability"][scored] = trees
+    columns["fused_probability"] = fuse(probability, columns["features_probability"])
+    return columns

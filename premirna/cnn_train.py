@@ -124,6 +124,8 @@ class TrainConfig:
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
         """Build from a config section (nested `model:` dict, or `architecture: deepmir` alone)."""
         values = dict(values)
+        # `features:` configures the boosted trees beside the CNN (premirna.feature_model).
+        values.pop("features", None)
         pretrain = values.get("pretrain")
         if isinstance(pretrain, dict):
             # The config section nests the pre-training settings; keys that describe how the

@@ -214,16 +214,18 @@ def _share(text: str, letters: str) -> float:
     return sum(c in letters for c in text) / len(text) if text else 0.0
 
 
+def sequence_row(sequence: str, homology_share: float) -> list[float]:
+    """`SEQUENCE` of one molecule whose homology share the caller has measured."""
+    return [
+        homology_share,
+        open_frame(sequence),
+        *codon_skew(sequence),
+        *triplet_shares(sequence),
+        *splice_signals(sequence),
+    ]
+
+
 def sequence_features(sequences: Sequence[str], reference: set[str], k: int) -> np.ndarray:
     """`SEQUENCE` for each molecule: (N, 84) float64."""
-    rows = [
-        [
-            homology(s, reference, k),
-            open_frame(s),
-            *codon_skew(s),
-            *triplet_shares(s),
-            *splice_signals(s),
-        ]
-        for s in sequences
-    ]
+    rows = [sequence_row(s, homology(s, reference, k)) for s in sequences]
     return np.array(rows, dtype=np.float64).reshape(len(rows), len(SEQUENCE))

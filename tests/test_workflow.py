@@ -88,6 +88,26 @@ def test_small_run_produces_every_stage(small_run):
 
 
 @pytest.mark.slow
+def test_small_run_scores_the_feature_trees_beside_the_cnn(small_run):
+    from premirna.feature_model import load_feature_model
+
+    model = load_feature_model(small_run / "results/train_cnn/features_model.pkl")
+    molecules = pd.read_csv(small_run / "results/download/molecules.tsv", sep="\t")
+    assert model["n_train"] == (molecules["split"] == "train").sum()
+    assert len(model["reference"]) > 1_000_000  # 20-mers of miRBase 22's non-human hairpins
+    assert "outside species ['hsa']" in model["reference_note"]
+    metrics = pd.read_csv(small_run / "results/evaluate_cnn/metrics.tsv", sep="\t")
+    values = metrics.set_index("metric")["value"]
+    for name in ("accuracy", "roc_auc"):
+        assert 0.5 < values[f"features_{name}"] <= 1 and 0.5 < values[f"fused_{name}"] <= 1
+    predictions = pd.read_csv(small_run / "results/evaluate_cnn/predictions.tsv", sep="\t")
+    scored = predictions[predictions["encodable"]]
+    assert scored[["homology", "features_probability", "fused_probability"]].notna().all().all()
+    # negatives (CODING, shuffles) have no relatives among other species' pre-miRNAs
+    assert scored.loc[scored["label"] == 0, "homology"].max() < 0.2
+
+
+@pytest.mark.slow
 def test_changing_a_training_parameter_reruns_training_only(small_run, tmp_path):
     workdir = tmp_path / "run"
     shutil.copytree(small_run, workdir, symlinks=True)
@@ -115,10 +135,12 @@ def test_schema_defaults_are_settings_the_stages_accept():
 
     from premirna.cnn_train import TrainConfig
     from premirna.cvae_train import CVAETrainConfig
+    from premirna.feature_model import FeatureSettings
     from premirna.generate import GenerateConfig
 
     config = copy.deepcopy(yaml.safe_load((REPO / "config" / "config.yaml").read_text()))
     validate(config, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))
     TrainConfig.from_dict({k: v for k, v in config["train_cnn"].items() if k != "seed"})
+    FeatureSettings.from_dict(config["train_cnn"]["features"])
     CVAETrainConfig.from_dict(config["train_cvae"])
     GenerateConfig.from_dict(config["generate"])

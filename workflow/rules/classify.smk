@@ -1,6 +1,7 @@
 # Stage `classify`: score anyone's candidate sequences with the trained classifier. Each entry
 # `name: path` of `classify: candidates:` in config/config.yaml gives results/classify/{name}.tsv
-# (id, sequence, structure, mfe, probability, prediction, status; one row per input record).
+# (id, sequence, structure, mfe, probability, prediction, status; one row per input record; with
+# `train_cnn.features` on, also homology, features_probability and fused_probability).
 
 
 rule classify:
@@ -8,6 +9,12 @@ rule classify:
         # The sequence file named {name} in `classify: candidates:`.
         candidates=lambda wildcards: config["classify"]["candidates"][wildcards.name],
         model=rules.train_cnn.output.model,
+        # The feature trees beside the CNN, only when train_cnn.features is on.
+        features=(
+            rules.train_cnn_features.output.model
+            if config["train_cnn"]["features"]["enabled"]
+            else []
+        ),
     output:
         table="results/classify/{name}.tsv",
     log:

@@ -1,5 +1,6 @@
 # Stage `evaluate_cnn`: the trained classifier on the held-out test split: metrics, ROC and
-# precision-recall curves, confusion matrix, calibration and recall per species.
+# precision-recall curves, confusion matrix, calibration and recall per species; with
+# `train_cnn.features` on, also the feature trees' and the fused model's metrics and curves.
 # Settings: the `evaluate_cnn:` section of config/config.yaml.
 
 
@@ -8,6 +9,12 @@ rule evaluate_cnn:
         test="results/encode/test.npz",
         model=rules.train_cnn.output.model,
         molecules="results/fold/folded.tsv",
+        # The feature trees beside the CNN, only when train_cnn.features is on.
+        features=(
+            rules.train_cnn_features.output.model
+            if config["train_cnn"]["features"]["enabled"]
+            else []
+        ),
     output:
         metrics=report(
             "results/evaluate_cnn/metrics.tsv",

@@ -3,6 +3,9 @@
 # `train_cnn.pretrain.enabled` it first pre-trains on miRBase hairpins of the other species plus
 # negatives (DeepMir's protocol), then fine-tunes. Settings: the `train_cnn:` section of
 # config/config.yaml. An interrupted training resumes from results/train_cnn/train_last.pt.
+# With `train_cnn.features.enabled`, boosted trees on thermodynamic, homology, coding and
+# splice-site numbers (premirna.feature_model) are fitted beside the CNN; evaluate_cnn and
+# classify then report their probability and the fused one as extra columns.
 
 
 rule train_cnn_pretrain_images:
@@ -68,8 +71,33 @@ rule train_cnn:
     resources:
         gpu=1,
     params:
-        settings=config["train_cnn"],
+        # Without the feature trees' settings: changing them does not retrain the CNN.
+        settings={k: v for k, v in config["train_cnn"].items() if k != "features"},
         # The stage's own seed if it has one, else the top-level seed.
         seed=config["train_cnn"].get("seed", config["seed"]),
     script:
         "../scripts/train_cnn.py"
+
+
+rule train_cnn_features:
+    input:
+        folded="results/fold/folded.tsv",
+        # The homology reference: hairpins of the species not classified.
+        hairpin="results/download/mirbase/hairpin.fa.gz",
+    output:
+        model="results/train_cnn/features_model.pkl",
+    log:
+        "results/logs/train_cnn/train_cnn_features.log",
+    benchmark:
+        "results/benchmarks/train_cnn/train_cnn_features.tsv"
+    conda:
+        "../../envs/cnn.yaml"
+    threads: 2
+    params:
+        settings=config["train_cnn"]["features"],
+        exclude_species=config["download"]["species"],
+        seed=config["train_cnn"].get("seed", config["seed"]),
+        temperature=config["fold"]["temperature"],
+        dangles=config["fold"]["dangles"],
+    script:
+        "../scripts/train_cnn_features.py"

@@ -18,4 +18,5 @@ classify_fasta(
     threshold=snakemake.params.threshold,
     temperature=snakemake.params.temperature,
     dangles=snakemake.params.dangles,
+    features_model=snakemake.input.features or None,
 )

@@ -26,4 +26,5 @@ evaluate_cnn(
     threshold=snakemake.params.threshold,
     batch_size=snakemake.params.batch_size,
     threads=snakemake.threads,
+    features_model=snakemake.input.features or None,
 )
