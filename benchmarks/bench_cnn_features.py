@@ -20,6 +20,9 @@ modhsa_test (every fitted choice made on modhsa_train only):
   reading frame, codon-position skew per base, the 64 trinucleotide shares and 14 splice-site
   signals of mirtrons (GU at the 5' end, YAG after a pyrimidine tract at the 3' end, end bases);
 - `cnn+boosted mean`: the mean of the CNN's and the trees' probabilities (nothing fitted);
+- `feature_model`, `cnn+feature_model mean`: the same through the pipeline's own code
+  (`premirna.feature_model`, what rule `train_cnn_features` fits and evaluate_cnn / classify
+  fuse): raw numbers, packed homology, the molecules' own shuffle seeds;
 - `cnn+boosted fused`: logistic regression on the two models' logits, fitted on out-of-fold
   logits of train (the trees' folds are the CNN's).
 
@@ -63,6 +66,12 @@ from bench_cnn_modhsa import DATA, load_modhsa, parse_overrides  # noqa: E402
 
 from premirna.cnn_train import ImageSet, TrainConfig, predict_proba, train_on_sets  # noqa: E402
 from premirna.encode import decode_many  # noqa: E402
+from premirna.feature_model import (  # noqa: E402
+    FeatureSettings,
+    fit_feature_model,
+    fuse,
+    score_features,
+)
 from premirna.features import (  # noqa: E402
     SEQUENCE,
     THERMODYNAMIC,
@@ -116,10 +125,15 @@ def cached_features(split: str, images: np.ndarray, shuffles: int, cache: Path) 
     return X
 
 
-def reference_of(table: Path, k: int) -> set[str]:
-    """Every k-mer of the pre-training set's miRBase hairpins (its positives)."""
+def reference_sequences(table: Path) -> list[str]:
+    """The pre-training set's miRBase hairpins (its positives)."""
     frame = pd.read_csv(table, sep="\t", usecols=["sequence", "label"])
-    return reference_kmers(frame.loc[frame.label == 1, "sequence"], k)
+    return frame.loc[frame.label == 1, "sequence"].tolist()
+
+
+def reference_of(table: Path, k: int) -> set[str]:
+    """Every k-mer of the pre-training set's miRBase hairpins."""
+    return reference_kmers(reference_sequences(table), k)
 
 
 def boosted(X: np.ndarray, y: np.ndarray) -> HistGradientBoostingClassifier:
@@ -224,6 +238,25 @@ def main() -> None:
         f"{len(THERMODYNAMIC)} + {len(SEQUENCE)} features, "
         f"homology {HOMOLOGY_K}-mers of {args.homology_reference.name}",
     )
+    started = time.monotonic()
+    train_molecules = decode_many(train.images, source="modhsa")
+    test_molecules = decode_many(test.images, source="modhsa")
+    shipped = fit_feature_model(
+        *train_molecules,
+        train.labels,
+        reference_sequences(args.homology_reference),
+        FeatureSettings(shuffles=args.shuffles),
+        seed=0,
+        processes=args.threads,
+    )
+    f_test = score_features(shipped, *test_molecules, processes=args.threads)[1]
+    score(
+        0,
+        "feature_model",
+        f_test,
+        f"premirna.feature_model, fitted and scored in {time.monotonic() - started:.0f} s "
+        f"on {args.threads} processes",
+    )
     for seed in args.seeds:
         values = {
             "architecture": "hairpin",
@@ -253,6 +286,7 @@ def main() -> None:
             trees = boosted(b_train[fit], train.labels[fit])
             g_oof[held] = trees.predict_proba(b_train[held])[:, 1]
         score(seed, "cnn+boosted mean", (p_test + g_test) / 2, "mean probability, no fitting")
+        score(seed, "cnn+feature_model mean", fuse(p_test, f_test), "premirna.feature_model.fuse")
         fused = logistic(np.column_stack([logit(p_oof), logit(g_oof)]), train.labels)
         score(
             seed,

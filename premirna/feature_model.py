@@ -3,7 +3,7 @@
 The CNN reads the Cordero image; these trees read what the image does not hold: thermodynamics
 against shuffles, homology to other species' pre-miRNAs, coding signals and the splice sites of
 mirtrons (103 numbers, `FEATURES`). On the authors' modhsa images the mean of the two models'
-probabilities reaches 0.968 accuracy where the CNN alone reaches 0.942 (benchmarks/README.md).
+probabilities reaches 0.969 accuracy where the CNN alone reaches 0.942 (benchmarks/README.md).
 
 The `train_cnn_features` rule fits them on the train split (`fit_feature_model`); `evaluate_cnn`
 and `classify` report three numbers per molecule beside the CNN's probability: `homology` (share of
