@@ -33,3 +33,32 @@ def small_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write_config(workdir, small_config())
     snakemake(workdir, "--cores", "2")
     return workdir
+
+
+@pytest.fixture(scope="session")
+def tiny_cnn(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny CNN trained for one epoch on the 80 images of tests/data/cnn, for tests of the
+    plumbing around a checkpoint (classify, evaluate_cnn), not of the quality of its scores."""
+    from premirna.cnn_train import TrainConfig, train_cnn
+
+    folder = tmp_path_factory.mktemp("tiny_cnn")
+    config = TrainConfig.from_dict(
+        {
+            "model": {"channels": [8, 8], "dense_units": 16, "pooled_columns": 4},
+            "epochs": 1,
+            "batch_size": 16,
+            "threads": 1,
+            "device": "cpu",
+            "seed": 3,
+        }
+    )
+    path = folder / "model.pt"
+    train_cnn(
+        DATA / "cnn" / "modhsa_small.npz",
+        None,
+        path,
+        folder / "history.tsv",
+        folder / "curves.png",
+        config,
+    )
+    return path

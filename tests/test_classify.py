@@ -11,38 +11,12 @@ import pandas as pd
 import pytest
 
 from premirna.classify import OUTPUT_COLUMNS, image_status, reaches_right_edge
-from premirna.cnn_train import TrainConfig, train_cnn
 
 # hsa-mir-21 and hsa-let-7a-1 (miRBase 22 hairpin sequences).
 MIR21 = "UGUCGGGUAGCUUAUCAGACUGAUGUUGACUGUUGAAUCUCAUGGCAACACCAGUCGAUGGGCUGUCUGACA"
 LET7A1 = "UGGGAUGAGGUAGUAGGUUGUAUAGUUUUAGGGUCACACCCACCACUGGGAGAUAACUAUACAAUCUACUGUCUUUCCUA"
 # A perfect 120-bp stem: its alignment needs more columns than the image has.
 LONG_STEM = "G" * 120 + "UUCG" + "C" * 120
-
-
-@pytest.fixture(scope="module")
-def model_path(tmp_path_factory, data_dir):
-    folder = tmp_path_factory.mktemp("classify_model")
-    config = TrainConfig.from_dict(
-        {
-            "model": {"channels": [8, 8], "dense_units": 16, "pooled_columns": 4},
-            "epochs": 1,
-            "batch_size": 16,
-            "threads": 1,
-            "device": "cpu",
-            "seed": 3,
-        }
-    )
-    path = folder / "model.pt"
-    train_cnn(
-        data_dir / "cnn" / "modhsa_small.npz",
-        None,
-        path,
-        folder / "history.tsv",
-        folder / "curves.png",
-        config,
-    )
-    return path
 
 
 def test_image_status_flags():
@@ -55,7 +29,7 @@ def test_image_status_flags():
     assert list(reaches_right_edge(white)) == [False, False, True, False]
 
 
-def test_classify_fasta_scores_every_record_in_order(model_path, tmp_path):
+def test_classify_fasta_scores_every_record_in_order(tiny_cnn, tmp_path):
     pytest.importorskip("premirna.encode")
     pytest.importorskip("premirna.fold")
     from premirna.classify import classify_fasta
@@ -70,7 +44,7 @@ def test_classify_fasta_scores_every_record_in_order(model_path, tmp_path):
     ]
     fasta.write_text("".join(f">{name} some description\n{seq}\n" for name, seq in records))
     out = tmp_path / "out.tsv"
-    table = classify_fasta(fasta, out, model_path)
+    table = classify_fasta(fasta, out, tiny_cnn)
     written = pd.read_csv(out, sep="\t", keep_default_na=False, na_values=[""])
     assert list(written.columns) == OUTPUT_COLUMNS
     assert list(written["id"]) == [name for name, _ in records]

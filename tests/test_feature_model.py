@@ -18,7 +18,7 @@ import pytest
 
 from premirna.classify import FEATURE_COLUMNS, OUTPUT_COLUMNS, classify_fasta
 from premirna.cnn_eval import evaluate_cnn
-from premirna.cnn_train import TrainConfig, train_cnn
+from premirna.cnn_train import TrainConfig
 from premirna.encode import encode_many
 from premirna.errors import InputError
 from premirna.feature_model import (
@@ -97,6 +97,8 @@ def test_settings_are_checked() -> None:
         FeatureSettings.from_dict({"shuffles": 1})
     with pytest.raises(ValueError, match="homology_k must be 1-32"):
         FeatureSettings.from_dict({"homology_k": 40})
+    # the CNN's settings come from the same config section and leave `features:` to the trees
+    assert TrainConfig.from_dict({"features": {"enabled": False}}) == TrainConfig()
 
 
 def test_reference_leaves_out_the_classified_species_and_molecules(data_dir) -> None:
@@ -147,34 +149,7 @@ def test_bad_models_and_molecules_are_named(trained, tmp_path) -> None:
         molecule_features(["ACGU", "ACGU"], ["...."], model["reference"], FeatureSettings(), 1)
 
 
-@pytest.fixture(scope="module")
-def cnn(data_dir, tmp_path_factory):
-    """A tiny CNN, one epoch on the 80 images of tests/data/cnn (plumbing, not quality)."""
-    folder = tmp_path_factory.mktemp("cnn")
-    config = TrainConfig.from_dict(
-        {
-            "model": {"channels": [8, 8], "dense_units": 16, "pooled_columns": 4},
-            "epochs": 1,
-            "batch_size": 16,
-            "threads": 1,
-            "device": "cpu",
-            "seed": 3,
-            "features": {"enabled": True},  # the config section's trees settings are skipped
-        }
-    )
-    path = folder / "model.pt"
-    train_cnn(
-        data_dir / "cnn" / "modhsa_small.npz",
-        None,
-        path,
-        folder / "history.tsv",
-        folder / "curves.png",
-        config,
-    )
-    return path
-
-
-def test_evaluate_cnn_reports_the_trees_and_the_fusion(trained, cnn, folded, tmp_path) -> None:
+def test_evaluate_cnn_reports_the_trees_and_the_fusion(trained, tiny_cnn, folded, tmp_path) -> None:
     path, _ = trained
     table = pd.read_csv(folded, sep="\t")
     test = table[table["split"] == "test"]
@@ -189,17 +164,8 @@ def test_evaluate_cnn_reports_the_trees_and_the_fusion(trained, cnn, folded, tmp
     )
     out = {name: tmp_path / name for name in ("m.tsv", "p.tsv", "s.tsv")}
     figures = [tmp_path / f"{name}.png" for name in ("roc", "pr", "confusion", "cal", "species")]
-    values = evaluate_cnn(
-        npz,
-        cnn,
-        out["m.tsv"],
-        out["p.tsv"],
-        *figures[:4],
-        out["s.tsv"],
-        figures[4],
-        molecules=folded,
-        features_model=path,
-    )
+    paths = [npz, tiny_cnn, out["m.tsv"], out["p.tsv"], *figures[:4], out["s.tsv"], figures[4]]
+    values = evaluate_cnn(*paths, molecules=folded, features_model=path)
     metrics = pd.read_csv(out["m.tsv"], sep="\t").set_index("metric")
     for model in ("features", "fused"):
         for name in ("accuracy", "roc_auc", "mcc"):
@@ -215,19 +181,10 @@ def test_evaluate_cnn_reports_the_trees_and_the_fusion(trained, cnn, folded, tmp
     called = (scored["fused_probability"] >= 0.5).astype(int)
     assert values["fused_accuracy"] == pytest.approx((called == scored["label"]).mean())
     with pytest.raises(ValueError, match="need the molecule table"):
-        evaluate_cnn(
-            npz,
-            cnn,
-            out["m.tsv"],
-            out["p.tsv"],
-            *figures[:4],
-            out["s.tsv"],
-            figures[4],
-            features_model=path,
-        )
+        evaluate_cnn(*paths, features_model=path)
 
 
-def test_classify_adds_the_feature_columns(trained, cnn, tmp_path) -> None:
+def test_classify_adds_the_feature_columns(trained, tiny_cnn, tmp_path) -> None:
     path, _ = trained
     fasta = tmp_path / "candidates.fa"
     fasta.write_text(
@@ -235,7 +192,7 @@ def test_classify_adds_the_feature_columns(trained, cnn, tmp_path) -> None:
         ">flat\nAAAAAAAAAAAAAAAAAAAA\n"
     )
     out = tmp_path / "scored.tsv"
-    table = classify_fasta(fasta, out, cnn, features_model=path)
+    table = classify_fasta(fasta, out, tiny_cnn, features_model=path)
     written = pd.read_csv(out, sep="\t")
     at = OUTPUT_COLUMNS.index("probability") + 1
     assert list(written.columns) == [*OUTPUT_COLUMNS[:at], *FEATURE_COLUMNS, *OUTPUT_COLUMNS[at:]]
@@ -246,17 +203,26 @@ def test_classify_adds_the_feature_columns(trained, cnn, tmp_path) -> None:
     )
     assert 0 <= let7["homology"] <= 1
     assert written.loc[1, FEATURE_COLUMNS].isna().all()  # no hairpin: no image, no features
-    plain = classify_fasta(fasta, tmp_path / "plain.tsv", cnn)
+    plain = classify_fasta(fasta, tmp_path / "plain.tsv", tiny_cnn)
     assert list(plain.columns) == OUTPUT_COLUMNS
     assert np.array_equal(plain["probability"], table["probability"], equal_nan=True)
 
 
-def test_command_line_classify_takes_the_trees(trained, cnn, tmp_path) -> None:
+def test_command_line_classify_takes_the_trees(trained, tiny_cnn, tmp_path) -> None:
     path, _ = trained
     fasta = tmp_path / "in.fa"
     fasta.write_text(">mir30a\n" + MIR30A + "\n")
     out = tmp_path / "out.tsv"
-    args = [sys.executable, "-m", "premirna", "classify", str(fasta), str(out), "--model", str(cnn)]
+    args = [
+        sys.executable,
+        "-m",
+        "premirna",
+        "classify",
+        str(fasta),
+        str(out),
+        "--model",
+        str(tiny_cnn),
+    ]
     proc = subprocess.run([*args, "--features", str(path)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     row = pd.read_csv(out, sep="\t").iloc[0]
