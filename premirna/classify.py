@@ -38,7 +38,6 @@ log = logging.getLogger("premirna.classify")
 
 RNA_LETTERS = frozenset("ACGU")
 OUTPUT_COLUMNS = ["id", "sequence", "structure", "mfe", "probability", "prediction", "status"]
-FEATURE_COLUMNS = ["homology", "features_probability", "fused_probability"]
 
 
 def fold_and_encode(
@@ -99,7 +98,7 @@ def score_sequences(
     features_model: str | os.PathLike[str] | None = None,
 ) -> pd.DataFrame:
     """Fold, encode and score sequences; one row per input, in input order (`OUTPUT_COLUMNS`,
-    with `FEATURE_COLUMNS` after `probability` when `features_model` is given)."""
+    with `premirna.feature_model.COLUMNS` after `probability` when `features_model` is given)."""
     from premirna.cnn_train import choose_device, load_checkpoint, predict_proba
 
     sequences = [s.upper().replace("T", "U") for s in sequences]
@@ -129,25 +128,14 @@ def score_sequences(
     )
     if features_model is None:
         return table
-    from premirna.feature_model import fuse, load_feature_model, score_features
+    from premirna.feature_model import feature_columns
 
-    extra = {name: np.full(len(sequences), np.nan) for name in FEATURE_COLUMNS}
-    if encodable.any():
-        rows = np.flatnonzero(encodable)
-        names = list(ids)
-        homology, trees = score_features(
-            load_feature_model(features_model),
-            [sequences[i] for i in rows],
-            [structures[i] for i in rows],
-            processes=processes,
-            ids=[names[i] for i in rows],
-        )
-        extra["homology"][rows] = homology
-        extra["features_probability"][rows] = trees
-        extra["fused_probability"] = fuse(probability, extra["features_probability"])
+    extra = feature_columns(
+        features_model, sequences, structures, probability, encodable, processes, list(ids)
+    )
     at = OUTPUT_COLUMNS.index("probability") + 1
-    for offset, name in enumerate(FEATURE_COLUMNS):
-        table.insert(at + offset, name, extra[name])
+    for offset, (name, values) in enumerate(extra.items()):
+        table.insert(at + offset, name, values)
     return table
 
 
@@ -162,7 +150,7 @@ def classify_fasta(
     features_model: str | os.PathLike[str] | None = None,
 ) -> pd.DataFrame:
     """Score every record of a sequence file and write `out_tsv` (columns `OUTPUT_COLUMNS`, plus
-    `FEATURE_COLUMNS` with a `features_model`).
+    `premirna.feature_model.COLUMNS` with a `features_model`).
 
     `probability` is the network's probability of pre-miRNA (empty when there is no image);
     `prediction` is ``pre-miRNA`` at or above `threshold`, else ``not``. Malformed files raise

@@ -21,6 +21,7 @@ import pandas as pd
 from sklearn import metrics as skm
 
 from premirna.atomic import atomic_path, write_tsv
+from premirna.errors import InputError
 
 log = logging.getLogger("premirna.cnn_eval")
 
@@ -327,11 +328,14 @@ def evaluate_cnn(
     values = binary_metrics(labels[scored], probability[scored], threshold)
     values = {**values, "n_unencodable": float((~encodable).sum())}
     extra = _feature_columns(features_model, molecules, ids, scored, probability, threads)
-    others = {}
-    for model, column in (("features", "features_probability"), ("fused", "fused_probability")):
+    curves = {}
+    for model, column, name in (
+        ("features", "features_probability", "feature trees"),
+        ("fused", "fused_probability", "CNN + trees"),
+    ):
         if column in extra:
-            others[model] = extra[column][scored]
-            other = binary_metrics(labels[scored], others[model], threshold)
+            curves[name] = extra[column][scored]
+            other = binary_metrics(labels[scored], curves[name], threshold)
             values.update({f"{model}_{m}": other[m] for m in OTHER_METRICS})
     write_tsv(metrics_table(values), metrics_tsv)
     predictions = pd.DataFrame(
@@ -349,13 +353,7 @@ def evaluate_cnn(
     species_table = per_species(labels[scored], probability[scored], species[scored], threshold)
     write_tsv(species_table, species_tsv)
 
-    plot_roc_pr(
-        labels[scored],
-        probability[scored],
-        roc_png,
-        pr_png,
-        {{"features": "feature trees", "fused": "CNN + trees"}[k]: v for k, v in others.items()},
-    )
+    plot_roc_pr(labels[scored], probability[scored], roc_png, pr_png, curves)
     plot_confusion(labels[scored], probability[scored], confusion_png, threshold)
     plot_calibration(labels[scored], probability[scored], calibration_png)
     plot_species(species_table, species_png)
@@ -392,26 +390,22 @@ def _feature_columns(
     elsewhere); empty without a feature model."""
     if features_model is None:
         return {}
-    from premirna.feature_model import fuse, load_feature_model, score_features
+    from premirna.feature_model import feature_columns
 
     if molecules is None:
         raise ValueError("evaluate_cnn: the feature trees need the molecule table (folded.tsv)")
     table = pd.read_csv(molecules, sep="\t", dtype={"id": str}, keep_default_na=False)
     table = table.drop_duplicates("id").set_index("id")
-    wanted = ids[scored]
-    missing = [i for i in wanted if i not in table.index]
+    missing = [i for i in ids[scored] if i not in table.index]
     if missing:
-        raise ValueError(f"{molecules}: {len(missing)} test ids missing, e.g. {missing[0]}")
-    rows = table.loc[wanted]
-    homology, trees = score_features(
-        load_feature_model(features_model),
+        raise InputError(molecules, f"{len(missing)} scored test ids missing", missing[0])
+    rows = table[["sequence", "structure"]].reindex(ids).fillna("")  # unscored: not looked at
+    return feature_columns(
+        features_model,
         rows["sequence"].tolist(),
         rows["structure"].tolist(),
-        processes=threads,
-        ids=list(wanted),
+        probability,
+        scored,
+        threads,
+        list(ids),
     )
-    columns = {name: np.full(len(ids), np.nan) for name in ("homology", "features_probability")}
-    columns["homology"][scored] = homology
-    columns["features_probability"][scored] = trees
-    columns["fused_probability"] = fuse(probability, columns["features_probability"])
-    return columns

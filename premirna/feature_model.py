@@ -38,6 +38,8 @@ log = logging.getLogger("premirna.feature_model")
 
 FORMAT = "premirna-feature-model/1"
 FEATURES: tuple[str, ...] = (*THERMODYNAMIC, *SEQUENCE)
+# What evaluate_cnn's predictions and classify's tables add after the CNN's `probability`.
+COLUMNS: tuple[str, ...] = ("homology", "features_probability", "fused_probability")
 _CODE = {"A": 0, "C": 1, "G": 2, "U": 3, "T": 3}
 
 
@@ -269,6 +271,34 @@ def score_features(
 def fuse(cnn: np.ndarray, trees: np.ndarray) -> np.ndarray:
     """The fused probability: the mean of the CNN's and the trees' (NaN where either is)."""
     return (np.asarray(cnn, float) + np.asarray(trees, float)) / 2
+
+
+def feature_columns(
+    model_path: str | os.PathLike[str],
+    sequences: Sequence[str],
+    structures: Sequence[str],
+    cnn_probability: np.ndarray,
+    scored: np.ndarray,
+    processes: int = 1,
+    ids: Sequence[str] | None = None,
+) -> dict[str, np.ndarray]:
+    """`COLUMNS` of N molecules for a table beside the CNN's `probability`: computed where
+    `scored` (the molecules with an image), NaN elsewhere."""
+    columns = {name: np.full(len(sequences), np.nan) for name in COLUMNS}
+    rows = np.flatnonzero(np.asarray(scored, bool))
+    if len(rows):
+        names = list(ids) if ids is not None else list(range(len(sequences)))
+        homology, trees = score_features(
+            load_feature_model(model_path),
+            [sequences[i] for i in rows],
+            [structures[i] for i in rows],
+            processes=processes,
+            ids=[names[i] for i in rows],
+        )
+        columns["homology"][rows] = homology
+        columns["features_probability"][rows] = trees
+        columns["fused_probability"] = fuse(cnn_probability, columns["features_probability"])
+    return columns
 
 
 def reference_hairpins(

@@ -16,12 +16,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from premirna.classify import FEATURE_COLUMNS, OUTPUT_COLUMNS, classify_fasta
+from premirna.classify import OUTPUT_COLUMNS, classify_fasta
 from premirna.cnn_eval import evaluate_cnn
 from premirna.cnn_train import TrainConfig
 from premirna.encode import encode_many
 from premirna.errors import InputError
 from premirna.feature_model import (
+    COLUMNS,
     FEATURES,
     FeatureSettings,
     load_feature_model,
@@ -182,6 +183,11 @@ def test_evaluate_cnn_reports_the_trees_and_the_fusion(trained, tiny_cnn, folded
     assert values["fused_accuracy"] == pytest.approx((called == scored["label"]).mean())
     with pytest.raises(ValueError, match="need the molecule table"):
         evaluate_cnn(*paths, features_model=path)
+    first = scored["id"].iloc[0]
+    short = tmp_path / "short.tsv"
+    table[table["id"] != first].to_csv(short, sep="\t", index=False)
+    with pytest.raises(InputError, match=f"{short}, record {first}: 1 scored test ids missing"):
+        evaluate_cnn(*paths, molecules=short, features_model=path)
 
 
 def test_classify_adds_the_feature_columns(trained, tiny_cnn, tmp_path) -> None:
@@ -195,14 +201,14 @@ def test_classify_adds_the_feature_columns(trained, tiny_cnn, tmp_path) -> None:
     table = classify_fasta(fasta, out, tiny_cnn, features_model=path)
     written = pd.read_csv(out, sep="\t")
     at = OUTPUT_COLUMNS.index("probability") + 1
-    assert list(written.columns) == [*OUTPUT_COLUMNS[:at], *FEATURE_COLUMNS, *OUTPUT_COLUMNS[at:]]
+    assert list(written.columns) == [*OUTPUT_COLUMNS[:at], *COLUMNS, *OUTPUT_COLUMNS[at:]]
     assert list(written["status"]) == ["ok", "no_hairpin"]
     let7 = table.iloc[0]
     assert let7["fused_probability"] == pytest.approx(
         (let7["probability"] + let7["features_probability"]) / 2
     )
     assert 0 <= let7["homology"] <= 1
-    assert written.loc[1, FEATURE_COLUMNS].isna().all()  # no hairpin: no image, no features
+    assert written.loc[1, list(COLUMNS)].isna().all()  # no hairpin: no image, no features
     plain = classify_fasta(fasta, tmp_path / "plain.tsv", tiny_cnn)
     assert list(plain.columns) == OUTPUT_COLUMNS
     assert np.array_equal(plain["probability"], table["probability"], equal_nan=True)
