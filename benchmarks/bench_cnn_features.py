@@ -22,7 +22,7 @@ modhsa_test (every fitted choice made on modhsa_train only):
 - `cnn+boosted mean`: the mean of the CNN's and the trees' probabilities (nothing fitted);
 - `feature_model`, `cnn+feature_model mean`: the same through the pipeline's own code
   (`premirna.feature_model`, what rule `train_cnn_features` fits and evaluate_cnn / classify
-  fuse): raw numbers, packed homology, the molecules' own shuffle seeds;
+  fuse): raw numbers instead of z-scores, the molecules' own shuffle seeds;
 - `cnn+boosted fused`: logistic regression on the two models' logits, fitted on out-of-fold
   logits of train (the trees' folds are the CNN's).
 

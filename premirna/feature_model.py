@@ -32,7 +32,14 @@ import numpy as np
 
 from premirna.atomic import atomic_path
 from premirna.errors import InputError
-from premirna.features import SEQUENCE, THERMODYNAMIC, sequence_row, thermodynamic
+from premirna.features import (
+    SEQUENCE,
+    THERMODYNAMIC,
+    homology,
+    reference_kmers,
+    sequence_row,
+    thermodynamic,
+)
 
 log = logging.getLogger("premirna.feature_model")
 
@@ -40,7 +47,6 @@ FORMAT = "premirna-feature-model/1"
 FEATURES: tuple[str, ...] = (*THERMODYNAMIC, *SEQUENCE)
 # What evaluate_cnn's predictions and classify's tables add after the CNN's `probability`.
 COLUMNS: tuple[str, ...] = ("homology", "features_probability", "fused_probability")
-_CODE = {"A": 0, "C": 1, "G": 2, "U": 3, "T": 3}
 
 
 @dataclass(frozen=True)
@@ -65,42 +71,6 @@ class FeatureSettings:
         if settings.shuffles < 2:
             raise ValueError(f"train_cnn.features.shuffles must be at least 2: {settings.shuffles}")
         return settings
-
-
-def pack_kmers(sequences: Iterable[str], k: int) -> np.ndarray:
-    """Sorted distinct k-mers of `sequences` as uint64 (2 bits per base); k-mers with a letter
-    other than A, C, G, U (T read as U) are left out."""
-    if not 1 <= k <= 32:
-        raise ValueError(f"k must be 1-32, not {k}")
-    packed: set[int] = set()
-    for sequence in sequences:
-        packed.update(_kmer_codes(sequence, k))
-    return np.array(sorted(packed), dtype=np.uint64)
-
-
-def _kmer_codes(sequence: str, k: int) -> list[int]:
-    """The packed code of every k-mer of `sequence` made of A, C, G, U only."""
-    mask = (1 << (2 * k)) - 1
-    codes, value, run = [], 0, 0
-    for letter in sequence.upper():
-        code = _CODE.get(letter)
-        if code is None:
-            value, run = 0, 0
-            continue
-        value = ((value << 2) | code) & mask
-        run += 1
-        if run >= k:
-            codes.append(value)
-    return codes
-
-
-def packed_homology(sequence: str, reference: np.ndarray, k: int) -> float:
-    """Share of the distinct ACGU k-mers of `sequence` found in the packed `reference`."""
-    words = np.array(sorted(set(_kmer_codes(sequence, k))), dtype=np.uint64)
-    if not len(words) or not len(reference):
-        return 0.0
-    at = np.minimum(np.searchsorted(reference, words), len(reference) - 1)
-    return float((reference[at] == words).mean())
 
 
 def _thermodynamic_rows(job: tuple[list[str], list[str], list[int], int, int, float, int]) -> list:
@@ -155,7 +125,7 @@ def molecule_features(
         raise ValueError(_name_record(str(error), names)) from None
     thermo = [row for part in parts for row in part]
     rows = [
-        [*t, *sequence_row(s, packed_homology(s, reference, settings.homology_k))]
+        [*t, *sequence_row(s, homology(s, reference, settings.homology_k))]
         for t, s in zip(thermo, sequences, strict=True)
     ]
     return np.array(rows, dtype=np.float64).reshape(n, len(FEATURES))
@@ -190,7 +160,7 @@ def fit_feature_model(
     labels = np.asarray(labels).astype(int)
     if set(np.unique(labels).tolist()) != {0, 1}:
         raise ValueError("the feature trees need pre-miRNAs (label 1) and negatives (label 0)")
-    reference = pack_kmers(reference_sequences, settings.homology_k)
+    reference = reference_kmers(reference_sequences, settings.homology_k)
     X = molecule_features(
         sequences, structures, reference, settings, seed, processes, temperature, dangles, ids
     )

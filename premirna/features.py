@@ -137,22 +137,47 @@ def thermodynamic(
     ]
 
 
-def reference_kmers(sequences: Iterable[str], k: int) -> set[str]:
-    """Every k-mer (RNA letters, upper case) of the reference sequences."""
+_CODE = {"A": 0, "C": 1, "G": 2, "U": 3, "T": 3}
+
+
+def reference_kmers(sequences: Iterable[str], k: int) -> np.ndarray:
+    """The distinct k-mers of the reference sequences, packed 2 bits per base into sorted uint64
+    (about 8 bytes a k-mer, so a whole miRBase fits in a model file); k-mers with a letter other
+    than A, C, G, U (T read as U, any case) are left out."""
     if k < 1:
         raise ValueError(f"k must be positive, not {k}")
-    found: set[str] = set()
+    if k > 32:
+        raise ValueError(f"k must be 1-32 (2 bits per base in 64), not {k}")
+    packed: set[int] = set()
     for sequence in sequences:
-        s = _as_rna(sequence)
-        found.update(s[i : i + k] for i in range(len(s) - k + 1))
-    return found
+        packed.update(_kmer_codes(sequence, k))
+    return np.array(sorted(packed), dtype=np.uint64)
 
 
-def homology(sequence: str, reference: set[str], k: int) -> float:
-    """Share of the distinct k-mers of `sequence` that occur in `reference` (0 when it has none)."""
-    s = _as_rna(sequence)
-    words = {s[i : i + k] for i in range(len(s) - k + 1)}
-    return len(words & reference) / len(words) if words else 0.0
+def _kmer_codes(sequence: str, k: int) -> list[int]:
+    """The packed code of every k-mer of `sequence` made of A, C, G, U only."""
+    mask = (1 << (2 * k)) - 1
+    codes, value, run = [], 0, 0
+    for letter in sequence.upper():
+        code = _CODE.get(letter)
+        if code is None:
+            value, run = 0, 0
+            continue
+        value = ((value << 2) | code) & mask
+        run += 1
+        if run >= k:
+            codes.append(value)
+    return codes
+
+
+def homology(sequence: str, reference: np.ndarray, k: int) -> float:
+    """Share of the distinct ACGU k-mers of `sequence` found in `reference` (`reference_kmers`);
+    0 when it has none."""
+    words = np.array(sorted(set(_kmer_codes(sequence, k))), dtype=np.uint64)
+    if not len(words) or not len(reference):
+        return 0.0
+    at = np.minimum(np.searchsorted(reference, words), len(reference) - 1)
+    return float((reference[at] == words).mean())
 
 
 def open_frame(sequence: str) -> float:
@@ -225,7 +250,7 @@ def sequence_row(sequence: str, homology_share: float) -> list[float]:
     ]
 
 
-def sequence_features(sequences: Sequence[str], reference: set[str], k: int) -> np.ndarray:
+def sequence_features(sequences: Sequence[str], reference: np.ndarray, k: int) -> np.ndarray:
     """`SEQUENCE` for each molecule: (N, 84) float64."""
     rows = [sequence_row(s, homology(s, reference, k)) for s in sequences]
     return np.array(rows, dtype=np.float64).reshape(len(rows), len(SEQUENCE))

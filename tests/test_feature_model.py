@@ -27,13 +27,11 @@ from premirna.feature_model import (
     FeatureSettings,
     load_feature_model,
     molecule_features,
-    pack_kmers,
-    packed_homology,
     reference_hairpins,
     score_features,
     train_feature_model,
 )
-from premirna.features import homology, reference_kmers
+from premirna.features import reference_kmers
 from premirna.fold import fold_sequences
 from premirna.seqio import read_records
 
@@ -73,23 +71,6 @@ def trained(folded, data_dir, tmp_path_factory):
     return out, model
 
 
-def test_packed_homology_matches_the_string_version() -> None:
-    reference = ["ACGUACGUAGGCUAGCUAGCUAGCAUCG", "UUUUAGCAGCGGCAUCGAUCGAUUAGC"]
-    packed = pack_kmers(reference, 8)
-    assert len(packed) == len(reference_kmers(reference, 8))
-    assert np.all(np.diff(packed.astype(np.int64)) > 0)  # sorted, distinct
-    for query in ("ACGUACGUAGGCUAGC", "GGGGGGGGGGGG", "uuuuagcagcggc", "ACGTACGTAGG"):
-        assert packed_homology(query, packed, 8) == pytest.approx(
-            homology(query, reference_kmers(reference, 8), 8)
-        )
-    # k-mers with a letter other than ACGU are neither in the reference nor counted in the query
-    assert len(pack_kmers(["ACGUNCCGG"], 4)) == 2  # ACGU and CCGG only
-    assert packed_homology("ACGUN", pack_kmers(["ACGU"], 4), 4) == 1.0
-    assert packed_homology("ACG", packed, 8) == 0.0
-    with pytest.raises(ValueError, match="k must be 1-32"):
-        pack_kmers(reference, 33)
-
-
 def test_settings_are_checked() -> None:
     assert FeatureSettings.from_dict(None) == FeatureSettings()
     with pytest.raises(ValueError, match=r"unknown setting\(s\) \['shufles'\]"):
@@ -119,7 +100,9 @@ def test_trained_model_describes_itself_and_scores_deterministically(
     assert loaded["features"] == list(FEATURES) and len(FEATURES) == 103
     assert loaded["settings"]["shuffles"] == 3 and loaded["seed"] == 5
     assert loaded["n_train"] == 52 and loaded["n_positive"] == 32  # 2 of every 3 molecules
-    expected = pack_kmers(reference_hairpins(data_dir / "mirbase" / "hairpin.fa.gz", ["hsa"]), 20)
+    expected = reference_kmers(
+        reference_hairpins(data_dir / "mirbase" / "hairpin.fa.gz", ["hsa"]), 20
+    )
     assert np.array_equal(loaded["reference"], expected)
     sequences, structures = molecules["sequence"], molecules["structure"]
     h1, p1 = score_features(loaded, sequences, structures, processes=1)

@@ -63,6 +63,24 @@ def test_homology_is_the_share_of_kmers_in_the_reference() -> None:
         reference_kmers([LET7], 0)
 
 
+def test_reference_kmers_are_packed_acgu_words() -> None:
+    reference = ["ACGUACGUAGGCUAGCUAGCUAGCAUCG", "UUUUAGCAGCGGCAUCGAUCGAUUAGC"]
+    packed = reference_kmers(reference, 8)
+    words = {s[i : i + 8] for s in reference for i in range(len(s) - 7)}
+    assert len(packed) == len(words)
+    assert np.all(np.diff(packed.astype(np.int64)) > 0)  # sorted, distinct
+    for query in ("ACGUACGUAGGCUAGC", "GGGGGGGGGGGG", "uuuuagcagcggc", "ACGTACGTAGG"):
+        rna = query.upper().replace("T", "U")
+        mine = {rna[i : i + 8] for i in range(len(rna) - 7)}
+        assert homology(query, packed, 8) == pytest.approx(len(mine & words) / len(mine))
+    # k-mers with a letter other than ACGU are neither in the reference nor counted in the query
+    assert len(reference_kmers(["ACGUNCCGG"], 4)) == 2  # ACGU and CCGG only
+    assert homology("ACGUN", reference_kmers(["ACGU"], 4), 4) == 1.0
+    assert homology("ACG", packed, 8) == 0.0
+    with pytest.raises(ValueError, match="k must be 1-32"):
+        reference_kmers(reference, 33)
+
+
 def test_sequence_features_columns() -> None:
     reference = reference_kmers([LET7], 20)
     table = sequence_features([LET7, "GCAUCG" * 12], reference, 20)
