@@ -1,14 +1,15 @@
 """Benchmark: deepMiRGene's human cross-validation set (Park et al. 2017), through our own pipeline.
 
-Every sequence of `shared/data/deepmirgene_park2017/cv/human/` (777 pre-miRNAs, 6,680 negatives) is
-folded with `premirna.fold` (ViennaRNA, 37 C, dangles 2) and drawn with `premirna.encode`; for each
-of the 5 folds a network is trained on the fold's train part (a stratified, seeded 10 % of it held
-out for early stopping) and scored on the fold's val part. Reported per fold and as mean +/- SD:
-ROC AUC, PR AUC (average precision), sensitivity and specificity at probability 0.5. Sequences
-without a hairpin image get probability 0 (called negative) so that every val sequence counts.
-deepMiRGene's own logs report AUROC 0.979 on the (withheld) human test split. `--pretrain NPZ`
-(from `bench_cnn_pretrain_set.py`) first pre-trains once, shared by all folds, on that set minus
-every molecule whose sequence is in this benchmark (read from the NPZ's companion .tsv).
+Every sequence of `deepmirgene_park2017/cv/human/` in the shared data folder (`--data`, default
+../shared/data beside the repository; 777 pre-miRNAs, 6,680 negatives) is folded with ViennaRNA (37
+C, dangles 2) and drawn as the Cordero image (`premirna.encode.images.fold_and_encode`); for each of
+the 5 folds a network is trained on the fold's train part (a stratified, seeded 10 % of it held out
+for early stopping) and scored on the fold's val part. Reported per fold and as mean +/- SD: ROC
+AUC, PR AUC (average precision), sensitivity and specificity at probability 0.5. Sequences without a
+hairpin image get probability 0 (called negative) so that every val sequence counts. deepMiRGene's
+own logs report AUROC 0.979 on the (withheld) human test split. `--pretrain NPZ` (from
+`bench_cnn_pretrain_set.py`) first pre-trains once, shared by all folds, on that set minus every
+molecule whose sequence is in this benchmark (read from the NPZ's companion .tsv).
 
     .venv/bin/python benchmarks/bench_cnn_deepmirgene.py --architecture hairpin --folds 1 2 3 4 5
 
@@ -18,33 +19,35 @@ Folded and encoded images are cached in `--cache` (an npz keyed by sequence).
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from common import RESULTS, add_data_option, need
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from premirna.classifier.config import TrainConfig
+from premirna.classifier.predict import predict_proba
+from premirna.classifier.train import train_on_sets
+from premirna.core.atomic import save_npz
+from premirna.core.logs import setup_logging
+from premirna.encode.images import ImageSet
 
-from premirna.atomic import save_npz  # noqa: E402
-from premirna.cnn_train import ImageSet, TrainConfig, predict_proba, train_on_sets  # noqa: E402
-from premirna.logs import setup_logging  # noqa: E402
-
-DATA = Path("/work/shared/data/deepmirgene_park2017/cv/human")
+HUMAN = Path("deepmirgene_park2017/cv/human")
 
 
 def read_sequences(path: Path) -> list[str]:
-    from premirna.seqio import read_records
+    from premirna.rna.seqio import read_records
 
     return [record.sequence for record in read_records(path, iupac="keep").records]
 
 
-def fold_file(k: int, part: str) -> tuple[list[str], np.ndarray]:
-    """Sequences and labels of fold `k`, `part` (train or val)."""
-    pos = read_sequences(DATA / part / f"human_pos_{part}_f{k}.fa.gz")
-    neg = read_sequences(DATA / part / f"human_neg_{part}_f{k}.fa.gz")
+def fold_file(data: Path, k: int, part: str) -> tuple[list[str], np.ndarray]:
+    """Sequences and labels of fold `k`, `part` (train or val), from the shared data folder."""
+    folder = need(data / HUMAN / part)
+    pos = read_sequences(folder / f"human_pos_{part}_f{k}.fa.gz")
+    neg = read_sequences(folder / f"human_neg_{part}_f{k}.fa.gz")
     return pos + neg, np.array([1] * len(pos) + [0] * len(neg), dtype=np.int64)
 
 
@@ -59,7 +62,7 @@ def encode_all(sequences: list[str], cache: Path, processes: int) -> dict[str, t
                 known[str(seq)] = (image, bool(ok))
     missing = sorted(set(sequences) - set(known))
     if missing:
-        from premirna.classify import fold_and_encode
+        from premirna.encode.images import fold_and_encode
 
         started = time.monotonic()
         _, _, images, encodable = fold_and_encode(missing, processes=processes)
@@ -96,8 +99,9 @@ def main() -> None:
     parser.add_argument("--set", nargs="*", default=[], help="config overrides key=value")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--processes", type=int, default=2, help="folding processes")
-    parser.add_argument("--cache", default="benchmarks/results/deepmirgene_human_images.npz")
-    parser.add_argument("--out", default="benchmarks/results/cnn_deepmirgene.tsv")
+    parser.add_argument("--cache", default=RESULTS / "deepmirgene_human_images.npz")
+    parser.add_argument("--out", default=RESULTS / "cnn_deepmirgene.tsv")
+    add_data_option(parser)
     parser.add_argument("--tag", default="")
     parser.add_argument("--pretrain", help="npz of pre-training images (with its .tsv beside it)")
     parser.add_argument("--checkpoints", help="keep checkpoints here (a re-run resumes)")
@@ -110,16 +114,16 @@ def main() -> None:
     everything = []
     for k in args.folds:
         for part in ("train", "val"):
-            everything += fold_file(k, part)[0]
+            everything += fold_file(args.data, k, part)[0]
     known = encode_all(everything, cache, args.processes)
 
     pretrain = None
     if args.pretrain:
         import pandas as pd
 
-        from premirna.cnn_train import load_images
+        from premirna.encode.images import read_images
 
-        pretrain = load_images(args.pretrain)
+        pretrain = read_images(args.pretrain)
         table = pd.read_csv(Path(args.pretrain).with_suffix(".tsv"), sep="\t")
         here = set(table.loc[table["sequence"].isin(set(everything)), "id"])
         keep = ~np.isin(pretrain.ids, list(here))
@@ -135,8 +139,8 @@ def main() -> None:
         )
     rows = []
     for k in args.folds:
-        train_seqs, train_labels = fold_file(k, "train")
-        val_seqs, val_labels = fold_file(k, "val")
+        train_seqs, train_labels = fold_file(args.data, k, "train")
+        val_seqs, val_labels = fold_file(args.data, k, "val")
         train, _ = as_image_set(train_seqs, train_labels, known)
         val, val_ok = as_image_set(val_seqs, val_labels, known)
         values = {"architecture": args.architecture, **parse_overrides(args.set)}

@@ -1,11 +1,11 @@
 """Benchmark: do numbers beside the image (thermodynamics, homology, coding) add to the CNN?
 
 The Cordero image holds sequence and structure; its thermodynamics are only implicit. This
-benchmark inverts each of the authors' modhsa images (`premirna.encode.decode_many`), re-folds the
-molecule with ViennaRNA and computes 19 scalar features (stability per nt, MFE index, z-score and
-randfold-like p-value of the MFE against dinucleotide shuffles, ensemble free energy, frequency of
-the MFE structure, ensemble diversity and defect, pairing certainty, ...). It then scores on
-modhsa_test (every fitted choice made on modhsa_train only):
+benchmark inverts each of the authors' modhsa images (`premirna.encode.decode.decode_many`),
+re-folds the molecule with ViennaRNA and computes 19 scalar features (stability per nt, MFE
+index, z-score and randfold-like p-value of the MFE against dinucleotide shuffles, ensemble free
+energy, frequency of the MFE structure, ensemble diversity and defect, pairing certainty, ...).
+It then scores on modhsa_test (every fitted choice made on modhsa_train only):
 
 - `features`: the features alone, logistic regression (C by 5-fold CV on train);
 - `cnn`: the `hairpin` CNN (`bench_cnn_modhsa.py` settings; `--pretrain` for the paper's
@@ -15,14 +15,15 @@ modhsa_test (every fitted choice made on modhsa_train only):
 - `cnn_recalibrated`: the same stacker with the CNN logit alone (so the gain of `stack` is the
   features', not a recalibration's);
 - `boosted`: gradient-boosted trees (settings fixed beforehand) on the 19 numbers plus the 84 of
-  `premirna.features.sequence_features`: homology (share of the molecule's 20-mers found in the
-  pre-training set's miRBase hairpins, which hold no human sequence), the longest stop-free
-  reading frame, codon-position skew per base, the 64 trinucleotide shares and 14 splice-site
-  signals of mirtrons (GU at the 5' end, YAG after a pyrimidine tract at the 3' end, end bases);
+  `premirna.classifier.features.sequence_features`: homology (share of the molecule's 20-mers
+  found in the pre-training set's miRBase hairpins, which hold no human sequence), the longest
+  stop-free reading frame, codon-position skew per base, the 64 trinucleotide shares and 14
+  splice-site signals of mirtrons (GU at the 5' end, YAG after a pyrimidine tract at the 3' end,
+  end bases);
 - `cnn+boosted mean`: the mean of the CNN's and the trees' probabilities (nothing fitted);
 - `feature_model`, `cnn+feature_model mean`: the same through the pipeline's own code
-  (`premirna.feature_model`, what rule `train_cnn_features` fits and evaluate_cnn / classify
-  fuse): raw numbers instead of z-scores, the molecules' own shuffle seeds;
+  (`premirna.classifier.feature_model`, what rule `train_cnn_features` fits and evaluate_cnn /
+  classify fuse): raw numbers instead of z-scores, the molecules' own shuffle seeds;
 - `cnn+boosted fused`: logistic regression on the two models' logits, fitted on out-of-fold
   logits of train (the trees' folds are the CNN's).
 
@@ -33,11 +34,12 @@ models miss (positives with relatives in other species, CODING pseudo-hairpins, 
 to 0.952).
 
     .venv/bin/python benchmarks/bench_cnn_features.py --seeds 1 --threads 1 \\
-        --pretrain benchmarks/results/pretrain_images.npz --checkpoints /tmp/cnn_pre \\
+        --pretrain benchmarks/results/pretrain_images.npz --checkpoints benchmarks/work/cnn_pre \\
         --set mixup_alpha=0.2 pretrain_epochs=6
 
 Appends one row per seed and model to `--out` (accuracy, ROC AUC, errors per kind of molecule);
-features are cached in `--cache`. Kinds of molecule come from the names (see
+features are cached in `--cache` (default benchmarks/work/features). The images are read from
+`--data` (default ../shared/data beside the repository). Kinds of molecule come from the names (see
 shared/data/cordero_deepmir2019/PROVENANCE.md): miRBase `hsa-` positives, triplet-SVM CODING,
 genomic (`>hsa1_`, `>hsa2_`), RefSeq, and bare numbers (probably shuffled sequences).
 """
@@ -46,41 +48,39 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from bench_cnn_modhsa import load_modhsa, parse_overrides
+from common import RESULTS, WORK, add_data_option
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "benchmarks"))
-
-from bench_cnn_modhsa import DATA, load_modhsa, parse_overrides  # noqa: E402
-
-from premirna.cnn_train import ImageSet, TrainConfig, predict_proba, train_on_sets  # noqa: E402
-from premirna.encode import decode_many  # noqa: E402
-from premirna.feature_model import (  # noqa: E402
+from premirna.classifier.config import TrainConfig
+from premirna.classifier.feature_model import (
     FeatureSettings,
     fit_feature_model,
     fuse,
     score_features,
 )
-from premirna.features import (  # noqa: E402
+from premirna.classifier.features import (
     SEQUENCE,
     THERMODYNAMIC,
     reference_kmers,
     sequence_features,
     thermodynamic,
 )
-from premirna.fold import model_details  # noqa: E402
-from premirna.logs import setup_logging  # noqa: E402
+from premirna.classifier.predict import predict_proba
+from premirna.classifier.train import train_on_sets
+from premirna.core.logs import setup_logging
+from premirna.encode.decode import decode_many
+from premirna.encode.images import ImageSet
+from premirna.rna.folding import FoldSettings
 
 LOG_FEATURES = ("mfe_p", "mfe_frequency")  # log10 before standardising
 HOMOLOGY_K = 20  # k-mer length of the homology feature
@@ -101,7 +101,7 @@ def kind(name: str) -> str:
 
 def features_of(images: np.ndarray, shuffles: int, seed: int) -> tuple[np.ndarray, float]:
     started = time.monotonic()
-    md = model_details(37.0, 2)
+    md = FoldSettings().model_details()  # 37 C, dangles 2: how the images were folded
     sequences, structures = decode_many(images, source="modhsa")
     rows = [
         thermodynamic(s, d, md, shuffles, np.random.default_rng([seed, k]), record=k)
@@ -183,25 +183,25 @@ def main() -> None:
     parser.add_argument(
         "--homology-reference",
         type=Path,
-        default=REPO / "benchmarks/results/pretrain_images.tsv",
+        default=RESULTS / "pretrain_images.tsv",
         help="table whose label-1 sequences are the homology reference",
     )
-    parser.add_argument("--cache", type=Path, default=Path("/tmp/premirna_bench_features"))
-    parser.add_argument("--out", type=Path, default=REPO / "benchmarks/results/cnn_features.tsv")
+    parser.add_argument("--cache", type=Path, default=WORK / "features")
+    parser.add_argument("--out", type=Path, default=RESULTS / "cnn_features.tsv")
+    add_data_option(parser)
     args = parser.parse_args()
     setup_logging(None)
-    assert DATA.exists(), f"{DATA}: the authors' modhsa images are needed"
 
-    train, test = load_modhsa("train"), load_modhsa("test")
+    train, test = load_modhsa("train", args.data), load_modhsa("test", args.data)
     x_train, x_test = standardise(
         cached_features("train", train.images, args.shuffles, args.cache),
         cached_features("test", test.images, args.shuffles, args.cache),
     )
     pretrain = None
     if args.pretrain:
-        from premirna.cnn_train import load_images
+        from premirna.encode.images import read_images
 
-        pretrain = load_images(args.pretrain)
+        pretrain = read_images(args.pretrain)
         assert not set(pretrain.ids.tolist()) & set(test.ids.tolist()), "test ids in pre-training"
     kinds = np.array([kind(n) for n in test.ids])
     rows = []
@@ -254,8 +254,8 @@ def main() -> None:
         0,
         "feature_model",
         f_test,
-        f"premirna.feature_model, fitted and scored in {time.monotonic() - started:.0f} s "
-        f"on {args.threads} processes",
+        f"premirna.classifier.feature_model, fitted and scored in "
+        f"{time.monotonic() - started:.0f} s on {args.threads} processes",
     )
     for seed in args.seeds:
         values = {
@@ -286,7 +286,8 @@ def main() -> None:
             trees = boosted(b_train[fit], train.labels[fit])
             g_oof[held] = trees.predict_proba(b_train[held])[:, 1]
         score(seed, "cnn+boosted mean", (p_test + g_test) / 2, "mean probability, no fitting")
-        score(seed, "cnn+feature_model mean", fuse(p_test, f_test), "premirna.feature_model.fuse")
+        score(seed, "cnn+feature_model mean", fuse(p_test, f_test),
+              "premirna.classifier.feature_model.fuse")
         fused = logistic(np.column_stack([logit(p_oof), logit(g_oof)]), train.labels)
         score(
             seed,

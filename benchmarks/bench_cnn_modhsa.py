@@ -10,14 +10,15 @@ modhsa_test sequence removed).
     .venv/bin/python benchmarks/bench_cnn_modhsa.py --architecture hairpin --seeds 1 2 3
     .venv/bin/python benchmarks/bench_cnn_modhsa.py --architecture deepmir --set epochs=60
 
-Writes one row per run to `--out` (TSV, appended) and prints it.
+The images are read from `--data` (default ../shared/data beside the repository:
+`cordero_deepmir2019/`). Writes one row per run to `--out` (TSV, appended) and prints it. The
+pre-trained rows of benchmarks/README.md pre-trained for 6 epochs (`--pretrain-epochs`).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -25,18 +26,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
+from common import RESULTS, SHARED_DATA, add_data_option, need
 from sklearn.metrics import accuracy_score, roc_auc_score
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from premirna.classifier.config import TrainConfig
+from premirna.classifier.predict import predict_proba
+from premirna.classifier.train import train_on_sets
+from premirna.core.logs import setup_logging
+from premirna.encode.images import ImageSet
 
-from premirna.cnn_train import ImageSet, TrainConfig, predict_proba, train_on_sets  # noqa: E402
-from premirna.logs import setup_logging  # noqa: E402
-
-DATA = Path("/work/shared/data/cordero_deepmir2019")
+MODHSA = "cordero_deepmir2019"
 
 
-def load_modhsa(split: str, data: Path = DATA) -> ImageSet:
-    """The authors' float64 0/255 images as uint8, labels int64, names str."""
+def load_modhsa(split: str, data: Path = SHARED_DATA) -> ImageSet:
+    """The authors' float64 0/255 images as uint8, labels int64, names str (from the shared data
+    folder `data`)."""
+    data = need(Path(data) / MODHSA)
     images = np.load(data / f"modhsa_{split}_images.npz")["arr_0"].astype(np.uint8)
     labels = np.load(data / f"modhsa_{split}_labels.npz")["arr_0"].reshape(-1).astype(np.int64)
     names = np.array([n.decode() for n in np.load(data / f"modhsa_{split}_names.npz")["arr_0"]])
@@ -63,7 +68,10 @@ def main() -> None:
     parser.add_argument("--set", nargs="*", default=[], help="config overrides key=value")
     parser.add_argument("--pretrain", help="npz of pre-training images (ids, images, labels)")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--out", default="benchmarks/results/cnn_modhsa.tsv")
+    parser.add_argument("--pretrain-epochs", type=int, default=6,
+                        help="most pre-training epochs (default 6, as benchmarks/README.md)")
+    parser.add_argument("--out", default=RESULTS / "cnn_modhsa.tsv")
+    add_data_option(parser)
     parser.add_argument("--tag", default="", help="free text stored with the result row")
     parser.add_argument("--predictions", help="folder for per-run test probabilities (TSV)")
     parser.add_argument(
@@ -74,12 +82,12 @@ def main() -> None:
     args = parser.parse_args()
     setup_logging(None)
 
-    train, test = load_modhsa("train"), load_modhsa("test")
+    train, test = load_modhsa("train", args.data), load_modhsa("test", args.data)
     pretrain = None
     if args.pretrain:
-        from premirna.cnn_train import load_images
+        from premirna.encode.images import read_images
 
-        pretrain = load_images(args.pretrain)
+        pretrain = read_images(args.pretrain)
         leaked = set(pretrain.ids.tolist()) & set(test.ids.tolist())
         assert not leaked, f"modhsa_test ids in the pre-training set: {sorted(leaked)[:5]}"
     out = Path(args.out)
@@ -93,7 +101,7 @@ def main() -> None:
     for seed in args.seeds:
         values = {"architecture": args.architecture, **parse_overrides(args.set)}
         values.update(seed=seed, threads=args.threads, pretrain=pretrain is not None)
-        values.update(pretrain_seed=args.seeds[0])
+        values.update(pretrain_seed=args.seeds[0], pretrain_epochs=args.pretrain_epochs)
         config = TrainConfig.from_dict(values)
         started = time.monotonic()
         with tempfile.TemporaryDirectory() as tmp:

@@ -1,12 +1,12 @@
 """Build DeepMir's pre-training image set for `bench_cnn_modhsa.py --pretrain`.
 
-Positives: miRBase 21 hairpins of every species but human (`shared/data/mirbase_v21`, the release
-the modhsa images were made from). Negatives: the triplet-SVM CODING pseudo-hairpins (Xue et al.
+Positives: miRBase 21 hairpins of every species but human (`mirbase_v21` in the shared data folder,
+`--data`, default ../shared/data beside the repository: the release the modhsa images were made
+from). Negatives: the triplet-SVM CODING pseudo-hairpins (Xue et al.
 2005) and dinucleotide shuffles of the positives. Every sequence behind a modhsa image (train and
 test, from `modhsa_sequences.tsv`: all positives and CODING negatives) is removed from both
-classes, so no modhsa_test molecule leaks into pre-training. Folded with
-ViennaRNA (`premirna.fold`) and drawn with `premirna.encode` through
-`premirna.cnn_train.build_pretrain_images`.
+classes, so no modhsa_test molecule leaks into pre-training. Folded with ViennaRNA and drawn as
+Cordero images by `premirna.classifier.pretrain.build_pretrain_images`.
 
     .venv/bin/python benchmarks/bench_cnn_pretrain_set.py --out benchmarks/results/pretrain.npz
 """
@@ -15,26 +15,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import pandas as pd
+from common import RESULTS, add_data_option, need
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from premirna.classifier.pretrain import build_pretrain_images
+from premirna.core.logs import setup_logging
 
-from premirna.cnn_train import build_pretrain_images  # noqa: E402
-from premirna.logs import setup_logging  # noqa: E402
-
-SHARED = Path("/work/shared/data")
-CODING = (
-    SHARED / "triplet_svm_xue2005/4_pseudo_miRNAs/8494_hairpins_over_fe_15_bp_18_from_cds.txt.gz"
-)
+CODING = "triplet_svm_xue2005/4_pseudo_miRNAs/8494_hairpins_over_fe_15_bp_18_from_cds.txt.gz"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", default="benchmarks/results/pretrain_images.npz")
+    parser.add_argument("--out", default=RESULTS / "pretrain_images.npz")
+    add_data_option(parser)
     parser.add_argument("--coding-ratio", type=float, default=0.3)
     parser.add_argument("--shuffle-ratio", type=float, default=0.7)
     parser.add_argument("--max-positives", type=int, default=None)
@@ -43,12 +39,12 @@ def main() -> None:
     args = parser.parse_args()
     setup_logging(None)
 
-    modhsa = pd.read_csv(SHARED / "cordero_deepmir2019/modhsa_sequences.tsv", sep="\t")
+    modhsa = pd.read_csv(need(args.data / "cordero_deepmir2019/modhsa_sequences.tsv"), sep="\t")
     known = modhsa["sequence"].dropna()
     started = time.monotonic()
     counts = build_pretrain_images(
-        SHARED / "mirbase_v21/hairpin.fa.gz",
-        CODING,
+        need(args.data / "mirbase_v21/hairpin.fa.gz"),
+        need(args.data / CODING),
         args.out,
         Path(args.out).with_suffix(".tsv"),
         exclude_species=["hsa"],

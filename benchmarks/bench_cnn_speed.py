@@ -13,19 +13,17 @@ from __future__ import annotations
 
 import argparse
 import platform
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from bench_cnn_modhsa import load_modhsa
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bench_cnn_modhsa import load_modhsa  # noqa: E402
-
-from premirna.cnn_train import TrainConfig, predict_proba, train_on_sets  # noqa: E402
+from premirna.classifier.config import TrainConfig
+from premirna.classifier.predict import predict_proba
+from premirna.classifier.train import train_on_sets
 
 
 def main() -> None:

@@ -1,11 +1,11 @@
 """Benchmark: decoding settings of the generate stage, scored by the validate stage.
 
-Runs `premirna.generate.generate` and `premirna.validate.validate` on the outputs of a finished
-workflow run (`--results`: its fold table, encode npz files, CNN judge and, unless `--model` names
-another, its CVAE), once per `--set` of generate settings, and appends one row per run to `--out`:
-the settings, the seconds generate took, every target of the issue (SCIENCE.md section 3) for the
-generated molecules, and the repair walk's figures. The benchmark README's decoding grid was made
-with it:
+Runs `premirna.generator.generate.generate` and `premirna.validate.stage.validate` on the outputs of
+a finished workflow run (`--results`: its fold table, encode npz files, CNN judge and, unless
+`--model` names another, its CVAE), once per `--set` of generate settings, and appends one row per
+run to `--out`: the settings, the seconds generate took, every target of the issue (SCIENCE.md
+section 3) for the generated molecules, and the repair walk's figures. The benchmark README's
+decoding grid was made with it:
 
     .venv/bin/python benchmarks/bench_decoding.py --tag g2_a2 \\
         --set '{"latent_scale": 0.7, "guidance": 2.0, "attribute_guidance": 2.0}'
@@ -17,19 +17,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 import yaml
+from common import REPO, WORK
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from premirna.generate import generate  # noqa: E402
-from premirna.logs import setup_logging  # noqa: E402
-from premirna.validate import validate  # noqa: E402
+from premirna.core.logs import setup_logging
+from premirna.generator.generate import generate
+from premirna.validate.stage import validate
 
 EXTRA = ("refined_share", "refined_nt_per_molecule", "raw_structure_agreement", "diversity",
          "ks_length", "ks_gc", "ks_stem_length", "ks_loop_size", "control_stem_length",
@@ -44,7 +41,7 @@ def main() -> None:
     parser.add_argument("--tag", required=True)
     parser.add_argument("--set", default="{}", help="generate settings (JSON) over config.yaml's")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--workdir", type=Path, default=Path("/tmp/premirna_bench_decoding"))
+    parser.add_argument("--workdir", type=Path, default=WORK / "decoding")
     parser.add_argument("--out", type=Path, default=None, help="TSV (default: workdir/runs.tsv)")
     args = parser.parse_args()
     setup_logging(None)
@@ -54,8 +51,7 @@ def main() -> None:
     model = args.model or results / "train_cvae" / "model.pt"
     settings = {**config.get("generate", {}), **json.loads(args.set)}
     settings.update(seed=config["seed"], threads=args.threads)
-    fold_settings = {"temperature": config["fold"]["temperature"],
-                     "dangles": config["fold"]["dangles"], "processes": args.threads}
+    fold = {key: config["fold"][key] for key in ("temperature", "dangles")}
     out = args.workdir / args.tag
     out.mkdir(parents=True, exist_ok=True)
     generated = {"table": out / "generated.tsv", "fasta": out / "generated.fa",
@@ -64,13 +60,13 @@ def main() -> None:
     started = time.monotonic()
     generate(model, results / "fold/folded.tsv",
              [results / f"encode/{split}.npz" for split in ("train", "val", "test")],
-             generated, settings, fold_settings=fold_settings)
+             generated, settings, fold=fold, processes=args.threads)
     seconds = time.monotonic() - started
     scored = {name: out / f"validate_{name}" for name in ("molecules", "summary", "targets")}
     scored.update(realism=out / "realism.png", metrics=out / "metrics.png")
     targets = validate(generated["table"], generated["npz"], results / "fold/folded.tsv",
                        results / "train_cnn/model.pt", model, scored, seed=config["seed"],
-                       fold_settings=fold_settings, threads=args.threads)
+                       fold=fold, threads=args.threads)
     summary = pd.read_csv(scored["summary"], sep="\t").set_index("group")
     row = {"date": time.strftime("%Y-%m-%d %H:%M"), "tag": args.tag, "model": str(model),
            "settings": json.dumps(json.loads(args.set), sort_keys=True),

@@ -18,21 +18,19 @@ import os
 for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_name] = "1"
 
-import argparse  # noqa: E402
+import argparse  # noqa: E402 (one thread per library, set before numpy is imported)
 import datetime  # noqa: E402
 import platform  # noqa: E402
-import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
+from common import REPO  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from premirna.encode.decode import decode_many  # noqa: E402
+from premirna.encode.render import encode, encode_many  # noqa: E402
 
-from premirna.encode import decode_many, encode, encode_many  # noqa: E402
-
-ORACLE = REPO / "tests" / "data" / "cordero_encoding_oracle" / "oracle.npz"
+ORACLE = REPO / "tests" / "fixtures" / "cordero_encoding_oracle" / "oracle.npz"
 
 
 def best_rate(func, n_items: int, repeats: int) -> float:

@@ -1,8 +1,8 @@
 """Benchmark of the fold stage: ViennaRNA MFE folding time per sequence on real human hairpins.
 
-Folds the human (hsa) hairpins of miRBase 22 with `premirna.fold.fold_sequences` using 1, 2, ...
-processes and prints a table: sequences, processes, seconds, ms per sequence and speed-up over one
-process (best of `--repeats` runs each, so a busy shared machine disturbs the figures less).
+Folds the human (hsa) hairpins of miRBase 22 with `premirna.rna.folding.fold_sequences` using 1, 2,
+... processes and prints a table: sequences, processes, seconds, ms per sequence and speed-up over
+one process (best of `--repeats` runs each, so a busy shared machine disturbs the figures less).
 
     .venv/bin/python benchmarks/bench_fold.py [--processes 1 2] [--limit N] [--repeats 2]
 """
@@ -15,11 +15,11 @@ import time
 from pathlib import Path
 
 import RNA
+from common import REPO
 
-from premirna.fold import fold_sequences
-from premirna.seqio import read_records
+from premirna.rna.folding import fold_sequences
+from premirna.rna.seqio import read_records
 
-REPO = Path(__file__).resolve().parents[1]
 HAIRPINS = REPO / "resources" / "mirbase_v22" / "hairpin.fa.gz"
 
 

@@ -14,7 +14,7 @@ library defaults), changed with `--set section.key=value`.
 
     .venv/bin/python benchmarks/bench_generation.py
     .venv/bin/python benchmarks/bench_generation.py --set generate.guidance=3 --reuse-model
-    .venv/bin/python benchmarks/bench_generation.py --set train_cvae.beta=0.5 --workdir /tmp/b2
+    .venv/bin/python benchmarks/bench_generation.py --set train_cvae.beta=0.5 --workdir WORKDIR
 
 Appends one row per run (settings, seconds, every target) to `--out` (TSV, default in --workdir).
 """
@@ -24,21 +24,19 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 import torch
 import yaml
+from common import REPO, WORK
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from premirna.cvae_train import train_cvae  # noqa: E402
-from premirna.generate import generate  # noqa: E402
-from premirna.logs import setup_logging  # noqa: E402
-from premirna.validate import validate  # noqa: E402
+from premirna.core.logs import setup_logging
+from premirna.generator.generate import generate
+from premirna.generator.train import train_cvae
+from premirna.rna.folding import FoldSettings
+from premirna.validate.stage import validate
 
 SPLITS = ("train", "val", "test")
 GENERATE_OUTPUTS = ("table", "fasta", "npz", "traversals", "traversal_figure")
@@ -62,6 +60,12 @@ def apply_overrides(config: dict, pairs: list[str]) -> dict:
     return config
 
 
+def fold_settings(config: dict) -> FoldSettings:
+    """The energy model of the configuration's `fold:` section (its defaults where absent)."""
+    fold = config.get("fold", {})
+    return FoldSettings.from_dict({k: fold[k] for k in ("temperature", "dangles") if k in fold})
+
+
 def prepare_inputs(workdir: Path, config: dict, log: logging.Logger) -> dict[str, Path]:
     """Pipeline outputs if present, else molecules -> folds -> images (-> CNN) in `workdir`."""
     results = REPO / "results"
@@ -70,13 +74,12 @@ def prepare_inputs(workdir: Path, config: dict, log: logging.Logger) -> dict[str
     if all(p.exists() for p in paths.values()):
         log.info("using the pipeline's outputs in %s", results)
         return paths
-    from premirna.cnn_train import train_cnn
-    from premirna.encode import encode_splits
-    from premirna.fold import fold_table
-    from premirna.split import build_molecules
+    from premirna.classifier.train import train_cnn
+    from premirna.data.molecules import build_molecules
+    from premirna.encode.stage import encode_splits
+    from premirna.fold.table import fold_table
 
     download = config.get("download", {})
-    fold = config.get("fold", {})
     data = workdir / "data"
     data.mkdir(parents=True, exist_ok=True)
     paths = {"folded": data / "folded.tsv", "cnn": data / "cnn" / "model.pt"}
@@ -95,8 +98,7 @@ def prepare_inputs(workdir: Path, config: dict, log: logging.Logger) -> dict[str
             split=download.get("split"), seed=config.get("seed", 20191108),
         )
         fold_table(data / "molecules.tsv", data / "folded.tsv", data / "mature.tsv",
-                   processes=2, temperature=fold.get("temperature", 37.0),
-                   dangles=fold.get("dangles", 2))
+                   processes=2, fold=fold_settings(config))
     if not all(paths[s].exists() for s in SPLITS):
         encode_splits(paths["folded"], {s: paths[s] for s in SPLITS}, data / "examples.png")
     if not paths["cnn"].exists():
@@ -111,7 +113,7 @@ def prepare_inputs(workdir: Path, config: dict, log: logging.Logger) -> dict[str
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--workdir", type=Path, default=Path("/tmp/premirna_bench_generation"))
+    parser.add_argument("--workdir", type=Path, default=WORK / "generation")
     parser.add_argument("--set", nargs="*", default=[], help="section.key=value overrides")
     parser.add_argument("--reuse-model", action="store_true",
                         help="keep a trained model in --workdir (only generate and validate)")
@@ -142,19 +144,16 @@ def main() -> None:
 
     generate_settings = {**config.get("generate", {}), "threads": args.threads}
     generate_settings.setdefault("seed", seed)
-    fold = config.get("fold", {})
-    fold_settings = {"temperature": fold.get("temperature", 37.0),
-                     "dangles": fold.get("dangles", 2), "processes": args.threads}
     started = time.monotonic()
     generated = {k: run / "generate" / k for k in GENERATE_OUTPUTS}
     generate(model, paths["folded"], [paths[s] for s in SPLITS], generated, generate_settings,
-             fold_settings)
+             fold_settings(config), processes=args.threads)
     generate_seconds = time.monotonic() - started
     started = time.monotonic()
     outputs = {k: run / "validate" / f"{k}.{'png' if k in ('realism', 'metrics') else 'tsv'}"
                for k in VALIDATE_OUTPUTS}
     targets = validate(generated["table"], generated["npz"], paths["folded"], paths["cnn"],
-                       model, outputs, seed=seed, fold_settings=fold_settings,
+                       model, outputs, seed=seed, fold=fold_settings(config),
                        threads=args.threads)
     validate_seconds = time.monotonic() - started
 

@@ -5,18 +5,20 @@ outside the repository, with the real Snakemake rules and the real library funct
 
 1. ``snakemake -n`` in the empty folder: the jobs before the fold checkpoint is resolved.
 2. rule ``download_mirbase`` (Snakemake): the bundled miRBase 22.1 files.
-3. ``premirna.split.build_molecules`` (what rule ``make_molecules`` calls) in a child process,
-   writing ``results/download/molecules.tsv`` where the rule would, so Snakemake goes on from it.
+3. ``premirna.data.molecules.build_molecules`` (what rule ``make_molecules`` calls) in a child
+   process, writing ``results/download/molecules.tsv`` where the rule would, so Snakemake goes on
+   from it.
 4. ``snakemake -n`` for the targets ``all`` and ``encode``, now with the chunk count known:
    jobs per rule, and which of them SLURM would get (rules with a script; not target-only rules).
 5. target ``fold`` (Snakemake, the configuration's own run: the workflow profile's 2 cores, one
    process per fold_chunk job, two chunks at a time), with every fold_chunk job's benchmark TSV
    (``s``, ``max_rss``, ``cpu_time``).
-6. ``premirna.fold.gather_folds`` on those chunks, in a child process.
-7. ``premirna.fold.fold_table`` on the whole table, unchunked, with each of ``--fold-processes``
-   (default 1), in a child process; the result is checked against Snakemake's folded.tsv.
-8. target ``encode`` (Snakemake), then ``premirna.encode.encode_splits`` on the same folded table in
-   a child process.
+6. ``premirna.fold.table.gather_folds`` on those chunks, in a child process.
+7. ``premirna.fold.table.fold_table`` on the whole table, unchunked, with each of
+   ``--fold-processes`` (default 1), in a child process; the result is checked against
+   Snakemake's folded.tsv.
+8. target ``encode`` (Snakemake), then ``premirna.encode.stage.encode_splits`` on the same folded
+   table in a child process.
 
 Memory: ``max_rss_mb`` is the peak resident set of the step's process (``getrusage``) and, for
 folding with a pool, ``worker_rss_mb`` that of the largest worker; ``tree_peak_mb`` samples the sum
@@ -28,7 +30,7 @@ fold_chunk rows come from Snakemake's benchmark TSVs, which sample the job every
 then every 30 s, so their ``cpu_time`` and ``max_rss`` are lower bounds for longer jobs. The
 machine's 1-minute load average is recorded before each step.
 
-    .venv/bin/python benchmarks/bench_scale.py [--scratch /tmp/scale] [--out /tmp/scale/scale.tsv]
+    .venv/bin/python benchmarks/bench_scale.py [--scratch benchmarks/work/scale] [--out FILE]
         [--fold-processes 1 2] [--max-per-class N] [--clean]
 
 ``--out PATH`` writes the step table to PATH, the job counts to ``PATH`` with ``.jobs.tsv`` and the
@@ -55,8 +57,8 @@ from typing import Any
 
 import psutil
 import yaml
+from common import REPO, WORK
 
-REPO = Path(__file__).resolve().parents[1]
 SNAKEFILE = REPO / "Snakefile"
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 BASE_CONFIG = REPO / "config" / "config.yaml"
@@ -76,26 +78,25 @@ STEP_COLUMNS = (
 
 
 def _child(step: str, args: dict[str, Any]) -> None:
-    sys.path.insert(0, str(REPO))
-    from premirna.logs import setup_logging
+    from premirna.core.logs import setup_logging
 
     setup_logging(args.get("log"))
     result: dict[str, Any] = {}
     start = time.perf_counter()
     if step == "molecules":
-        from premirna.split import build_molecules
+        from premirna.data.molecules import build_molecules
 
         result["counts"] = build_molecules(*args["paths"], **args["params"])
     elif step == "fold":
-        from premirna.fold import fold_table
+        from premirna.fold.table import fold_table
 
         fold_table(**args)
     elif step == "gather":
-        from premirna.fold import gather_folds
+        from premirna.fold.table import gather_folds
 
         gather_folds(**args)
     elif step == "encode":
-        from premirna.encode import encode_splits
+        from premirna.encode.stage import encode_splits
 
         result["counts"] = encode_splits(**args)
     elif step == "rules":
@@ -257,8 +258,9 @@ def read_benchmarks(folder: Path) -> list[dict[str, Any]]:
 
 def prepare_scratch(scratch: Path, clean: bool) -> None:
     scratch = scratch.resolve()
-    if scratch == REPO or REPO in scratch.parents:
-        raise SystemExit(f"--scratch must be outside the repository ({REPO})")
+    inside = scratch == REPO or REPO in scratch.parents
+    if inside and not (scratch == WORK or WORK in scratch.parents):
+        raise SystemExit(f"--scratch must be under {WORK} (git ignores it) or outside {REPO}")
     if scratch.exists() and any(scratch.iterdir()):
         if not clean:
             raise SystemExit(f"{scratch} is not empty; pass --clean to start it afresh")
@@ -306,8 +308,8 @@ def write_tsv(path: Path, rows: list[dict[str, Any]], columns: list[str] | tuple
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--child", nargs=2, metavar=("STEP", "JSON"), help=argparse.SUPPRESS)
-    parser.add_argument("--scratch", type=Path, default=Path("/tmp/scale"),
-                        help="work folder outside the repository (default /tmp/scale)")
+    parser.add_argument("--scratch", type=Path, default=WORK / "scale",
+                        help=f"work folder (default {WORK / 'scale'}, which git ignores)")
     parser.add_argument("--clean", action="store_true",
                         help="empty the scratch folder first (only one this script made)")
     parser.add_argument("--overlay", type=Path, default=OVERLAY,
@@ -365,7 +367,7 @@ def main() -> None:
     coding = Path(down["coding"])
     params = {key: down[key] for key in ("species", "iupac", "coding_ratio", "shuffle_ratio",
                                          "split", "max_per_class", "release")}
-    params.update(seed=config["seed"], temperature=fold["temperature"], dangles=fold["dangles"])
+    params.update(seed=config["seed"], fold={k: fold[k] for k in ("temperature", "dangles")})
     load = os.getloadavg()[0]
     result, tree = run_child("molecules", {
         "paths": [str(mirbase / "hairpin.fa.gz"), str(mirbase / "miRNA.dat.gz"),
@@ -416,8 +418,8 @@ def main() -> None:
                        for i in range(n_chunks)],
         "out_tsv": str(scratch / "lib" / "folded_gathered.tsv"),
         "settings_json": str(scratch / "lib" / "settings.json"),
-        "molecules_tsv": str(molecules), "temperature": fold["temperature"],
-        "dangles": fold["dangles"]}, log)
+        "molecules_tsv": str(molecules),
+        "fold": {k: fold[k] for k in ("temperature", "dangles")}}, log)
     add({"step": "fold gather", "runner": "library", "processes": 1, "molecules": n_molecules,
          "wall_s": result["wall_s"], "cpu_s": result["cpu_s"],
          "max_rss_mb": result["max_rss_mb"], "tree_peak_mb": tree,
@@ -430,8 +432,8 @@ def main() -> None:
         load = os.getloadavg()[0]
         result, tree = run_child("fold", {
             "molecules_tsv": str(molecules), "out_tsv": str(out_tsv), "mature_tsv": str(mature),
-            "processes": processes, "temperature": fold["temperature"],
-            "dangles": fold["dangles"]}, log)
+            "processes": processes,
+            "fold": {k: fold[k] for k in ("temperature", "dangles")}}, log)
         same = md5_of_columns(out_tsv, ["id", "structure", "mfe"]) == reference
         add({"step": "fold (whole table)", "runner": "library", "processes": processes,
              "molecules": n_molecules, "wall_s": result["wall_s"], "cpu_s": result["cpu_s"],

@@ -13,36 +13,36 @@ import sys
 from collections.abc import Callable, Sequence
 
 from premirna import __version__
-from premirna.errors import DownloadError, InputError
-from premirna.logs import setup_logging
+from premirna.core.errors import DownloadError, InputError
+from premirna.core.logs import setup_logging
+from premirna.rna.folding import DEFAULT_FOLD, FoldSettings
 
 
 def _fold(args: argparse.Namespace) -> None:
-    from premirna.fold import fold_file
+    from premirna.fold.table import fold_file
 
     fold_file(
         args.input,
         args.output,
         processes=args.processes,
-        temperature=args.temperature,
-        dangles=args.dangles,
+        fold=FoldSettings(args.temperature, args.dangles),
     )
 
 
 def _encode(args: argparse.Namespace) -> None:
-    from premirna.encode import encode_table
+    from premirna.encode.stage import encode_table
 
     encode_table(args.input, args.output, processes=args.processes)
 
 
 def _decode(args: argparse.Namespace) -> None:
-    from premirna.encode import decode_file
+    from premirna.encode.stage import decode_file
 
     decode_file(args.input, args.output)
 
 
 def _classify(args: argparse.Namespace) -> None:
-    from premirna.classify import classify_fasta
+    from premirna.classifier.classify import classify_fasta
 
     classify_fasta(
         args.input,
@@ -78,8 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
         "output table (TSV): id, sequence, structure, mfe and the hairpin features",
     )
     p.add_argument("--processes", type=int, default=1, help="folding processes (default 1)")
-    p.add_argument("--temperature", type=float, default=37.0, help="degrees C (default 37)")
-    p.add_argument("--dangles", type=int, choices=[0, 1, 2, 3], default=2, help="(default 2)")
+    p.add_argument("--temperature", type=float, default=DEFAULT_FOLD.temperature,
+                   help=f"degrees C (default {DEFAULT_FOLD.temperature:g})")
+    p.add_argument("--dangles", type=int, choices=[0, 1, 2, 3], default=DEFAULT_FOLD.dangles,
+                   help=f"ViennaRNA dangling-end model (default {DEFAULT_FOLD.dangles})")
 
     p = add(
         "encode",

@@ -7,10 +7,13 @@ from pathlib import Path
 
 import pytest
 
+# The package's own set-up (OpenMP threads wait passively) before any test module imports torch.
+import premirna  # noqa: F401
+
 pytest_plugins = ["slurm_cluster"]
 
 REPO = Path(__file__).resolve().parents[1]
-DATA = REPO / "tests" / "data"
+DATA = REPO / "tests" / "fixtures"
 BIN = Path(sys.executable).parent
 
 
@@ -37,9 +40,10 @@ def small_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_cnn(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny CNN trained for one epoch on the 80 images of tests/data/cnn, for tests of the
+    """A tiny CNN trained for one epoch on the 80 images of tests/fixtures/cnn, for tests of the
     plumbing around a checkpoint (classify, evaluate_cnn), not of the quality of its scores."""
-    from premirna.cnn_train import TrainConfig, train_cnn
+    from premirna.classifier.config import TrainConfig
+    from premirna.classifier.train import train_cnn
 
     folder = tmp_path_factory.mktemp("tiny_cnn")
     config = TrainConfig.from_dict(

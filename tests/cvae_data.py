@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from premirna.atomic import save_npz, write_tsv
-from premirna.encode import encode_many
-from premirna.fold import fold_sequences
-from premirna.negatives import read_coding
-from premirna.structure import features
+from premirna.core.atomic import save_npz, write_tsv
+from premirna.data.negatives import read_coding
+from premirna.encode.render import encode_many
+from premirna.rna.folding import fold_sequences
+from premirna.rna.structure import features
 
 REPO = Path(__file__).resolve().parents[1]
 HAIRPINS = REPO / "resources" / "mirbase_v22" / "hairpin.fa.gz"

@@ -6,15 +6,10 @@
 
 rule classify:
     input:
-        # The sequence file named {name} in `classify: candidates:`.
-        candidates=lambda wildcards: config["classify"]["candidates"][wildcards.name],
+        candidates=classify_candidates,
         model=rules.train_cnn.output.model,
         # The feature trees beside the CNN, only when train_cnn.features is on.
-        features=(
-            rules.train_cnn_features.output.model
-            if config["train_cnn"]["features"]["enabled"]
-            else []
-        ),
+        features=feature_model(),
     output:
         table="results/classify/{name}.tsv",
     log:
@@ -26,7 +21,6 @@ rule classify:
     threads: 2
     params:
         threshold=config["classify"]["threshold"],
-        temperature=config["fold"]["temperature"],
-        dangles=config["fold"]["dangles"],
+        fold=fold_settings(),
     script:
         "../scripts/classify.py"

@@ -1,7 +1,7 @@
 # Stage `download`: miRBase release files in (bundled copy or HTTPS), then the molecule table,
 # split once into train/val/test. Settings: the `download:` section of config/config.yaml.
-# Bundled files are found relative to the repository (workflow.basedir), so the workflow runs
-# from any working directory; so is a relative `download.coding` path.
+# Bundled files are found relative to the workflow (workflow_file), so the workflow runs from any
+# working directory; so is a relative `download.coding` path.
 
 
 rule download_mirbase:
@@ -9,7 +9,7 @@ rule download_mirbase:
         # The bundled files are inputs only when they are the source: edits to them re-run this.
         bundled=(
             expand(
-                os.path.join(workflow.basedir, "resources/mirbase_v22/{name}"),
+                workflow_file("resources", "mirbase_v22", "{name}"),
                 name=["MD5SUMS", "hairpin.fa.gz", "mature.fa.gz", "miRNA.dat.gz"],
             )
             if config["download"]["source"] == "bundled"
@@ -32,7 +32,7 @@ rule download_mirbase:
         retries=config["download"]["retries"],
         timeout_s=config["download"]["timeout_s"],
     script:
-        "../scripts/download.py"
+        "../scripts/download_mirbase.py"
 
 
 # A checkpoint: the fold stage sizes its chunks from the number of rows written here.
@@ -40,7 +40,7 @@ checkpoint make_molecules:
     input:
         hairpin=rules.download_mirbase.output.hairpin,
         mirna_dat=rules.download_mirbase.output.mirna_dat,
-        coding=os.path.join(workflow.basedir, config["download"]["coding"]),
+        coding=workflow_file(config["download"]["coding"]),
     output:
         molecules="results/download/molecules.tsv",
         mature="results/download/mature.tsv",
@@ -56,12 +56,11 @@ checkpoint make_molecules:
         split=config["download"]["split"],
         max_per_class=config["download"]["max_per_class"],
         release=config["download"]["release"],
-        seed=config["seed"],
+        seed=stage_seed("download"),
         # Shuffled negatives must fold into one hairpin under the fold stage's energy model.
-        temperature=config["fold"]["temperature"],
-        dangles=config["fold"]["dangles"],
+        fold=fold_settings(),
     script:
-        "../scripts/download_molecules.py"
+        "../scripts/make_molecules.py"
 
 
 # For the report: what the molecule table holds, with the release and checksum it came from.

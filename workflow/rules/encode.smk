@@ -22,6 +22,6 @@ rule encode:
     params:
         # Positives and as many negatives in the figure (encodable test molecules, seeded choice).
         n_examples=config["encode"]["n_examples"],
-        seed=config["seed"],
+        seed=stage_seed("encode"),
     script:
         "../scripts/encode.py"

@@ -10,11 +10,7 @@ rule evaluate_cnn:
         model=rules.train_cnn.output.model,
         molecules="results/fold/folded.tsv",
         # The feature trees beside the CNN, only when train_cnn.features is on.
-        features=(
-            rules.train_cnn_features.output.model
-            if config["train_cnn"]["features"]["enabled"]
-            else []
-        ),
+        features=feature_model(),
     output:
         metrics=report(
             "results/evaluate_cnn/metrics.tsv",

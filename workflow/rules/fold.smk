@@ -22,11 +22,10 @@ rule fold_chunk:
     # Folding processes per chunk; the real number comes from set-threads in profiles/default.
     threads: 1
     params:
-        temperature=config["fold"]["temperature"],
-        dangles=config["fold"]["dangles"],
+        fold=fold_settings(),
         chunk_size=config["fold"]["chunk_size"],
     script:
-        "../scripts/fold.py"
+        "../scripts/fold_chunk.py"
 
 
 rule fold:
@@ -41,10 +40,9 @@ rule fold:
     conda:
         "../../envs/fold.yaml"
     params:
-        temperature=config["fold"]["temperature"],
-        dangles=config["fold"]["dangles"],
+        fold=fold_settings(),
     script:
-        "../scripts/fold_gather.py"
+        "../scripts/fold.py"
 
 
 # For the report: how each class folds (medians and quartiles per split, and histograms).

@@ -33,8 +33,7 @@ rule generate:
     threads: 2
     params:
         settings=config["generate"],
-        seed=config["generate"].get("seed", config["seed"]),
-        temperature=config["fold"]["temperature"],
-        dangles=config["fold"]["dangles"],
+        seed=stage_seed("generate"),
+        fold=fold_settings(),
     script:
         "../scripts/generate.py"

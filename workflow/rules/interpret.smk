@@ -5,14 +5,6 @@
 # comparison with the authors' average saliency map (resources/cordero_deepmir2019/).
 # interpret_cvae: each latent dimension of the CVAE against the hairpin attributes.
 # Settings: the `interpret_cnn:` and `interpret_cvae:` sections of config/config.yaml.
-import os
-
-# The authors' maps ship with the repository; found from this file, wherever the run happens.
-INTERPRET_REFERENCE = os.path.normpath(
-    os.path.join(
-        str(workflow.current_basedir), "..", "..", "resources", "cordero_deepmir2019"
-    )
-)
 
 
 rule interpret_cnn:
@@ -20,8 +12,13 @@ rule interpret_cnn:
         model="results/train_cnn/model.pt",
         images="results/encode/test.npz",
         folded="results/fold/folded.tsv",
-        reference=os.path.join(INTERPRET_REFERENCE, "hsapseudo_tp_avg_map.npz"),
-        reference_tn=os.path.join(INTERPRET_REFERENCE, "hsapseudo_tn_avg_map.npz"),
+        # The authors' average saliency maps, shipped with the workflow.
+        reference=workflow_file(
+            "resources", "cordero_deepmir2019", "hsapseudo_tp_avg_map.npz"
+        ),
+        reference_tn=workflow_file(
+            "resources", "cordero_deepmir2019", "hsapseudo_tn_avg_map.npz"
+        ),
     output:
         attributions="results/interpret_cnn/attributions.npz",
         molecules=report(
@@ -124,7 +121,7 @@ rule interpret_cnn:
     threads: 2
     params:
         settings=config["interpret_cnn"],
-        seed=config["interpret_cnn"].get("seed", config["seed"]),
+        seed=stage_seed("interpret_cnn"),
     script:
         "../scripts/interpret_cnn.py"
 
@@ -134,10 +131,7 @@ rule interpret_cvae:
         model="results/train_cvae/model.pt",
         images="results/encode/test.npz",
         folded="results/fold/folded.tsv",
-        # The generate stage's latent-traversal table, when that stage is in the workflow.
-        traversals=lambda wildcards: (
-            rules.generate.output.traversals if rules.has("generate") else []
-        ),
+        traversals=generated_traversals,
     output:
         latents="results/interpret_cvae/latents.npz",
         summary=report(
@@ -191,6 +185,6 @@ rule interpret_cvae:
     threads: 2
     params:
         settings=config["interpret_cvae"],
-        seed=config["interpret_cvae"].get("seed", config["seed"]),
+        seed=stage_seed("interpret_cvae"),
     script:
         "../scripts/interpret_cvae.py"

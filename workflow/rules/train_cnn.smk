@@ -4,14 +4,14 @@
 # negatives (DeepMir's protocol), then fine-tunes. Settings: the `train_cnn:` section of
 # config/config.yaml. An interrupted training resumes from results/train_cnn/train_last.pt.
 # With `train_cnn.features.enabled`, boosted trees on thermodynamic, homology, coding and
-# splice-site numbers (premirna.feature_model) are fitted beside the CNN; evaluate_cnn and
+# splice-site numbers (premirna.classifier.feature_model) are fitted beside the CNN; evaluate_cnn and
 # classify then report their probability and the fused one as extra columns.
 
 
 rule train_cnn_pretrain_images:
     input:
         hairpin="results/download/mirbase/hairpin.fa.gz",
-        coding=os.path.join(workflow.basedir, config["download"]["coding"]),
+        coding=workflow_file(config["download"]["coding"]),
         molecules="results/download/molecules.tsv",
     output:
         images="results/train_cnn/pretrain_images.npz",
@@ -28,9 +28,8 @@ rule train_cnn_pretrain_images:
         coding_ratio=config["train_cnn"]["pretrain"]["coding_ratio"],
         shuffle_ratio=config["train_cnn"]["pretrain"]["shuffle_ratio"],
         max_positives=config["train_cnn"]["pretrain"]["max_positives"],
-        seed=config["seed"],
-        temperature=config["fold"]["temperature"],
-        dangles=config["fold"]["dangles"],
+        seed=stage_seed("train_cnn"),
+        fold=fold_settings(),
     script:
         "../scripts/train_cnn_pretrain_images.py"
 
@@ -73,8 +72,7 @@ rule train_cnn:
     params:
         # Without the feature trees' settings: changing them does not retrain the CNN.
         settings={k: v for k, v in config["train_cnn"].items() if k != "features"},
-        # The stage's own seed if it has one, else the top-level seed.
-        seed=config["train_cnn"].get("seed", config["seed"]),
+        seed=stage_seed("train_cnn"),
     script:
         "../scripts/train_cnn.py"
 
@@ -96,8 +94,7 @@ rule train_cnn_features:
     params:
         settings=config["train_cnn"]["features"],
         exclude_species=config["download"]["species"],
-        seed=config["train_cnn"].get("seed", config["seed"]),
-        temperature=config["fold"]["temperature"],
-        dangles=config["fold"]["dangles"],
+        seed=stage_seed("train_cnn"),
+        fold=fold_settings(),
     script:
         "../scripts/train_cnn_features.py"

@@ -1,4 +1,4 @@
-# Stage `train_cvae`: a conditional VAE on the encoded hairpin images (premirna.cvae). Conditions:
+# Stage `train_cvae`: a conditional VAE on the encoded hairpin images (premirna.generator.network). Conditions:
 # the class and binned hairpin attributes (quantile bins of the training pre-miRNAs, stored in the
 # checkpoint). The decoder predicts every column's discrete factors, so samples are drawable
 # hairpins. Settings: the `train_cvae:` section of config/config.yaml. An interrupted training
@@ -42,6 +42,6 @@ rule train_cvae:
         gpu=1,
     params:
         settings=config["train_cvae"],
-        seed=config["train_cvae"].get("seed", config["seed"]),
+        seed=stage_seed("train_cvae"),
     script:
         "../scripts/train_cvae.py"

@@ -52,9 +52,8 @@ rule validate:
         "../../envs/train_cvae.yaml"
     threads: 2
     params:
-        settings=config["validate"],
-        seed=config["validate"].get("seed", config["seed"]),
-        temperature=config["fold"]["temperature"],
-        dangles=config["fold"]["dangles"],
+        seed=stage_seed("validate"),
+        fold=fold_settings(),
+        diversity_sample=config["validate"]["diversity_sample"],
     script:
         "../scripts/validate.py"

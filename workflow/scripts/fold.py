@@ -1,16 +1,13 @@
-"""Snakemake adapter for fold (rule fold_chunk): fold one contiguous chunk of molecules.tsv."""
+"""Snakemake adapter for rule fold (stage fold): the chunks gathered into folded.tsv."""
 
-from premirna.fold import fold_table
-from premirna.logs import setup_logging
+from premirna.core.logs import setup_logging
+from premirna.fold.table import gather_folds
 
 setup_logging(snakemake.log[0])
-fold_table(
-    snakemake.input.molecules,
+gather_folds(
+    snakemake.input.chunks,
     snakemake.output.table,
-    mature_tsv=snakemake.input.mature,
-    processes=snakemake.threads,
-    temperature=snakemake.params.temperature,
-    dangles=snakemake.params.dangles,
-    chunk=int(snakemake.wildcards.chunk),
-    chunk_size=snakemake.params.chunk_size,
+    snakemake.output.settings,
+    molecules_tsv=snakemake.input.molecules,
+    **snakemake.params,
 )

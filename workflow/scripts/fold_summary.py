@@ -1,7 +1,7 @@
 """Snakemake adapter for rule fold_summary: fold attributes per class and split, and histograms."""
 
-from premirna.logs import setup_logging
-from premirna.summary import write_fold_summary
+from premirna.core.logs import setup_logging
+from premirna.fold.summary import write_fold_summary
 
 setup_logging(snakemake.log[0])
 write_fold_summary(

@@ -1,22 +1,17 @@
-"""Snakemake adapter for generate: sample new hairpins from the CVAE and traverse its latents."""
+"""Snakemake adapter for rule generate: sample new hairpins from the CVAE, traverse its latents."""
 
-from premirna.generate import generate
-from premirna.logs import setup_logging
+from premirna.core.logs import setup_logging
+from premirna.generator.generate import generate
 
 setup_logging(snakemake.log[0])
-settings = dict(snakemake.params.settings)
-settings["seed"] = snakemake.params.seed
-settings["threads"] = snakemake.threads
 generate(
     snakemake.input.model,
     snakemake.input.folded,
     list(snakemake.input.images),
     {key: snakemake.output[key] for key in ("table", "fasta", "npz", "traversals",
                                             "traversal_figure")},
-    settings,
-    fold_settings={
-        "temperature": snakemake.params.temperature,
-        "dangles": snakemake.params.dangles,
-        "processes": snakemake.threads,
-    },
+    config={**snakemake.params.settings, "seed": snakemake.params.seed,
+            "threads": snakemake.threads},
+    fold=snakemake.params.fold,
+    processes=snakemake.threads,
 )

@@ -1,15 +1,15 @@
-"""Snakemake adapter for interpret_cvae: latent dimensions of the CVAE against hairpin biology."""
+"""Snakemake adapter for rule interpret_cvae: latent dimensions of the CVAE against biology."""
 
-from premirna.latent import OUTPUT_KEYS, interpret_cvae
-from premirna.logs import setup_logging
+from premirna.core.logs import setup_logging
+from premirna.interpret.cvae import OUTPUT_KEYS, interpret_cvae
 
 setup_logging(snakemake.log[0])
 interpret_cvae(
-    model=snakemake.input.model,
-    images=snakemake.input.images,
-    folded=snakemake.input.folded,
-    traversals=snakemake.input.get("traversals") or None,
-    outputs={key: snakemake.output[key] for key in OUTPUT_KEYS},
+    snakemake.input.model,
+    snakemake.input.images,
+    snakemake.input.folded,
+    {key: snakemake.output[key] for key in OUTPUT_KEYS},
     config={**snakemake.params.settings, "seed": snakemake.params.seed,
             "threads": snakemake.threads},
+    traversals=snakemake.input.get("traversals") or None,
 )

@@ -1,12 +1,9 @@
-"""Snakemake adapter for train_cvae: train the conditional VAE on the encoded train/val splits."""
+"""Snakemake adapter for rule train_cvae: train the conditional VAE on the encoded splits."""
 
-from premirna.cvae_train import train_cvae
-from premirna.logs import setup_logging
+from premirna.core.logs import setup_logging
+from premirna.generator.train import train_cvae
 
 setup_logging(snakemake.log[0])
-settings = dict(snakemake.params.settings)
-settings["seed"] = snakemake.params.seed
-settings["threads"] = snakemake.threads
 train_cvae(
     snakemake.input.train,
     snakemake.input.val,
@@ -15,5 +12,6 @@ train_cvae(
     snakemake.output.history,
     snakemake.output.reconstructions,
     snakemake.output.curves,
-    settings,
+    config={**snakemake.params.settings, "seed": snakemake.params.seed,
+            "threads": snakemake.threads},
 )

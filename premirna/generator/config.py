@@ -1,0 +1,54 @@
+"""The settings of the train_cvae stage (the `train_cvae:` config section)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from premirna.core.settings import Settings
+from premirna.generator.conditions import CONDITION_ATTRIBUTES
+from premirna.generator.network import DERIVED, CVAEConfig
+
+
+@dataclass
+class CVAETrainConfig(Settings):
+    """Everything that decides how the conditional VAE is trained (the `train_cvae:` section)."""
+
+    SECTION = "train_cvae"
+    NESTED = {"model": CVAEConfig}
+
+    model: CVAEConfig = field(default_factory=CVAEConfig)  # network sizes (vocabulary and
+    # condition sizes are set from the data)
+    attributes: list[str] = field(default_factory=lambda: list(CONDITION_ATTRIBUTES))  # binned
+    # attributes used as conditions besides the class
+    bins: int = 3  # quantile bins per attribute, edges from the training pre-miRNAs
+    condition_dropout: float = 0.3  # chance that a condition is hidden ("any") in a training step
+    unconditional_rate: float = 0.1  # chance that all conditions of a molecule are hidden at
+    # once, which teaches the unconditional decoder used by classifier-free guidance
+    labels: list[int] = field(default_factory=lambda: [0, 1])  # classes trained on
+    epochs: int = 60  # training epochs (the best validation epoch is kept)
+    batch_size: int = 64  # molecules per step
+    learning_rate: float = 2e-3  # Adam step size
+    lr_schedule: str = "cosine"  # "cosine" (decay to 0 over the epochs) or "none"
+    weight_decay: float = 0.0  # AdamW decoupled weight decay
+    beta: float = 1.0  # weight of the KL term after warm-up (beta-VAE, Higgins et al. 2017)
+    kl_anneal_epochs: int = 20  # epochs of linear warm-up of beta from 0 (Bowman et al. 2016)
+    free_bits: float = 0.5  # nats per latent dimension not penalised (Kingma et al. 2016); 0 = off
+    word_dropout: float = 0.25  # chance a decoder input column is hidden (Bowman et al. 2016)
+    grad_clip: float = 5.0  # largest gradient norm; 0 = no clipping
+    patience: int = 0  # stop after this many epochs without a better validation loss; 0 = never
+    seed: int = 20191108  # seeds initialisation, shuffling, dropout and the latent noise
+    threads: int = 1  # torch CPU threads
+    device: str = "auto"  # "auto" (CUDA if available), "cpu" or "cuda"
+
+    @classmethod
+    def prepare(cls, values: dict[str, Any]) -> dict[str, Any]:
+        model = values.get("model")
+        derived = sorted(set(model or {}) & set(DERIVED)) if isinstance(model, dict) else []
+        if derived:
+            raise ValueError(f"train_cvae.model: {derived} follow from the data; remove them")
+        return values
+
+    def check(self) -> None:
+        if self.lr_schedule not in ("cosine", "none"):
+            raise ValueError(f"train_cvae.lr_schedule {self.lr_schedule!r}: cosine or none")

@@ -1,0 +1,352 @@
+"""The generate stage: new hairpins from the trained conditional VAE, per condition, near real
+molecules, and along each latent dimension.
+
+Sampling runs the decoder column by column from the terminal loop outward
+(`premirna.generator.sample.decode_latents`): at each column the categorical over the column's
+joint factors is sharpened by a temperature and cut to its top-p nucleus (Holtzman et al. 2020)
+before a draw; temperature 0 takes the most likely column (greedy). The columns are rendered by
+the encoder and read back as a sequence and its intended structure, so every output is a
+drawable, decodable hairpin. A molecule whose drawn hairpin misses a requested bin (its GC, its
+drawn stem or loop, the free energy of its drawn structure) is redrawn with a new latent and new
+noise, up to `resample_rounds` times (`premirna.generator.request.match_request`): the decoder's
+distribution restricted to the request; the share of first draws that already matched is kept
+(`first_draw_in_bin`) for the report. A decoded sequence that ViennaRNA folds differently from
+its drawing is then repaired by a short walk that changes only nucleotides the drawing leaves
+unpaired (`premirna.generator.refine`, `refine_steps`; the decoder's own sequence is kept as
+`raw_sequence`). `generate` makes N molecules per configured condition (z from the prior, or from
+the posterior of training molecules in the requested bins: `latent`), molecules around chosen
+real ones (their posterior, widened by `around_scale`), and latent traversals (every dimension
+from -3 to +3 SD with the others at 0), re-folded so that the interpretation stage can read what
+each dimension changes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from premirna.core.atomic import save_npz, write_tsv
+from premirna.core.seeds import offset, redraw_seed
+from premirna.core.settings import Settings
+from premirna.core.tables import read_folded
+from premirna.generator.conditions import (
+    Condition,
+    binned_reference,
+    condition_rows,
+    make_conditions,
+    parse_conditions,
+)
+from premirna.generator.figures import plot_traversals
+from premirna.generator.network import CVAE
+from premirna.generator.posterior import (
+    _find_images,
+    encode_posterior,
+    load_cvae,
+    posterior_latents,
+    training_posteriors,
+)
+from premirna.generator.refine import refine_decoded
+from premirna.generator.request import match_request
+from premirna.generator.sample import Decoded, Decoding, decode_latents, gumbel_noise
+from premirna.rna.folding import DEFAULT_FOLD, FoldSettings, fold_sequences
+from premirna.rna.seqio import Record, write_fasta
+from premirna.rna.structure import features
+from premirna.training.device import choose_device, use_threads
+
+log = logging.getLogger(__name__)
+
+#: Attributes of re-folded traversal molecules written to the traversal table.
+TRAVERSAL_ATTRIBUTES: tuple[str, ...] = (
+    "length", "gc", "mfe_per_nt", "hairpin_loops", "loop_size", "stem_length", "bulges",
+    "internal_loops",
+)
+
+
+@dataclass
+class GenerateConfig(Settings):
+    """Settings of the `generate` stage (the `generate:` config section)."""
+
+    SECTION = "generate"
+
+    n_per_condition: int = 100  # molecules sampled for every condition
+    conditions: Any = "single"  # "single": pre-miRNA alone, then each attribute bin alone; or a
+    # list of {label: 0/1, <attribute>: <bin name or index>} (omitted = not specified)
+    temperature: float = 1.0  # softmax temperature of every column; 0 = greedy (most likely)
+    top_p: float = 1.0  # nucleus: draw among the most likely columns holding this probability
+    guidance: float = 2.5  # classifier-free guidance of the class (1 = plain conditional)
+    attribute_guidance: float = 2.0  # classifier-free guidance of the attribute bins (1 = none)
+    complete_conditions: bool = True  # draw the attributes a condition leaves open from real
+    # training molecules of that class (else they stay "not specified")
+    latent_scale: float = 0.7  # scales the noise of z: its SD around 0 (`prior`) or, in units
+    # of the posterior SD, around the posterior mean (`posterior`); 1 = the distribution itself
+    latent: str = "posterior"  # where z comes from: "prior" (N(0, I) times latent_scale) or
+    # "posterior": the posterior of the training molecule that completed the condition (the
+    # aggregate posterior), so that z agrees with the requested bins
+    around: Any = 3  # real molecules to sample around: a list of ids, or a number k for the
+    # first k test-split pre-miRNAs (by id)
+    n_around: int = 20  # molecules per real molecule in `around`
+    around_scale: float = 1.0  # multiplies the posterior SD around a real molecule
+    traversal_steps: int = 7  # grid points from -3 to +3 SD per latent dimension
+    traversal_samples: int = 8  # molecules per grid point (same noise at every point)
+    traversal_range: float = 3.0  # the grid spans -range .. +range SD
+    refine_steps: int = 20  # steps of the repair walk (generator.refine) that changes unpaired
+    # nucleotides until the molecule folds as drawn; 0 = keep the decoder's sequences as they are
+    resample_rounds: int = 10  # rounds of redrawing (new z, new noise) the molecules whose drawn
+    # hairpin misses a requested bin; 0 = keep every first draw (see `match_request`)
+    batch_size: int = 500  # molecules decoded at once
+    seed: int = 20191108  # seeds every draw
+    threads: int = 1  # torch CPU threads
+    device: str = "auto"  # "auto" (CUDA if available), "cpu" or "cuda"
+
+    def check(self) -> None:
+        if self.latent not in ("prior", "posterior"):
+            raise ValueError(f"generate.latent: 'prior' or 'posterior', not {self.latent!r}")
+
+    @property
+    def decoding(self) -> Decoding:
+        """How latents become tokens."""
+        return Decoding(self.temperature, self.top_p, self.guidance, self.attribute_guidance)
+
+
+def _frame(
+    decoded: Decoded,
+    ids: list[str],
+    set_name: str,
+    condition: str,
+    conditions: np.ndarray,
+    requested: Condition | None,
+    checkpoint: Mapping[str, Any],
+    source_id: str = "",
+) -> pd.DataFrame:
+    attributes = list(checkpoint["attributes"])
+    n_bins = len(checkpoint["bin_names"])
+    frame = pd.DataFrame({"id": ids, "set": set_name, "condition": condition})
+    frame["label"] = np.where(conditions[:, 0] == 2, -1, conditions[:, 0])
+    for k, attribute in enumerate(attributes, start=1):
+        wanted = requested.bins.get(attribute, -1) if requested is not None else -1
+        frame[f"want_{attribute}"] = wanted
+        frame[f"cond_{attribute}"] = np.where(conditions[:, k] == n_bins, -1, conditions[:, k])
+    frame["source_id"] = source_id
+    frame["raw_sequence"] = decoded.raw_sequences or decoded.sequences
+    frame["refined_nt"] = (
+        decoded.refined_nt if decoded.refined_nt is not None else np.zeros(len(ids), np.int64)
+    )
+    frame["sequence"] = decoded.sequences
+    frame["structure"] = decoded.structures
+    frame["length"] = [len(s) for s in decoded.sequences]
+    return frame
+
+
+def around_molecules(spec: Any, table: pd.DataFrame) -> list[str]:
+    """Ids to sample around: the given list, or the first `spec` test-split pre-miRNAs by id."""
+    if isinstance(spec, bool) or spec is None:
+        raise ValueError("generate.around must be a list of ids or a number")
+    if isinstance(spec, int):
+        test = table[(table["split"] == "test") & (table["label"].astype(int) == 1)]
+        return sorted(test["id"].astype(str))[:spec]
+    return [str(name) for name in spec]
+
+
+def traverse(
+    model: CVAE,
+    checkpoint: Mapping[str, Any],
+    config: GenerateConfig,
+    fold: FoldSettings = DEFAULT_FOLD,
+    processes: int = 1,
+) -> tuple[pd.DataFrame, Decoded]:
+    """Latent traversals: for every dimension, z = value * e_d for `traversal_steps` values from
+    -range to +range (other dimensions 0), pre-miRNA class, attributes unspecified,
+    `traversal_samples` molecules per value drawn with the same noise at every value. Returns the
+    table of re-folded attributes (dimension, value, sample, ..., `TRAVERSAL_ATTRIBUTES`) and the
+    decoded molecules in table order."""
+    dim = model.config.latent_dim
+    values = np.linspace(-config.traversal_range, config.traversal_range, config.traversal_steps)
+    n_samples = config.traversal_samples
+    generator = torch.Generator().manual_seed(offset(config.seed, "traversal"))
+    shape = (n_samples, model.config.columns, model.config.vocabulary)
+    noise = gumbel_noise(shape, generator)
+    rows, z_all, noise_all = [], [], []
+    for d in range(dim):
+        for value in values:
+            z = np.zeros((n_samples, dim), dtype=np.float32)
+            z[:, d] = value
+            z_all.append(z)
+            noise_all.append(noise)
+            rows += [(d, float(value), k) for k in range(n_samples)]
+    z = np.concatenate(z_all)
+    conditions = make_conditions(np.ones(len(z), dtype=np.int64), None, checkpoint["bins"])
+    decoded = decode_latents(model, z, conditions, config.decoding, noise=torch.cat(noise_all),
+                             batch_size=config.batch_size)
+    frame = pd.DataFrame(rows, columns=["dimension", "value", "sample"])
+    frame.insert(0, "id", [f"trav_z{d}_{v:+.1f}_{k}" for d, v, k in rows])
+    frame["sequence"] = decoded.sequences
+    frame["intended"] = decoded.structures
+    folds = fold_sequences(decoded.sequences, processes=processes, fold=fold)
+    frame["refolded"] = [s for s, _ in folds]
+    frame["mfe"] = [e for _, e in folds]
+    feats = pd.DataFrame(
+        [features(q, s, e) for q, (s, e) in zip(decoded.sequences, folds, strict=True)]
+    )
+    for name in TRAVERSAL_ATTRIBUTES:
+        frame[name] = feats[name].to_numpy()
+    frame["valid"] = frame["hairpin_loops"] == 1
+    return frame, decoded
+
+
+@dataclass
+class _Generated:
+    """The molecules of the stage, gathered in the order they are written."""
+
+    frames: list[pd.DataFrame] = field(default_factory=list)
+    images: list[np.ndarray] = field(default_factory=list)
+    tokens: list[np.ndarray] = field(default_factory=list)
+    conditions: list[np.ndarray] = field(default_factory=list)
+    latents: list[np.ndarray] = field(default_factory=list)
+
+    def add(self, frame: pd.DataFrame, decoded: Decoded, rows: np.ndarray, z: np.ndarray) -> None:
+        self.frames.append(frame)
+        self.images.append(decoded.images)
+        self.tokens.append(decoded.tokens)
+        self.conditions.append(rows)
+        self.latents.append(z.astype(np.float32))
+
+    def write(self, outputs: Mapping[str, str | Path]) -> pd.DataFrame:
+        """The table, the FASTA and the npz (ids, images, tokens, conditions, z)."""
+        frame = pd.concat(self.frames, ignore_index=True)
+        write_tsv(frame, outputs["table"])
+        write_fasta(
+            (Record(r.id, r.sequence, description=r.condition)
+             for r in frame.itertuples(index=False)),
+            outputs["fasta"],
+        )
+        save_npz(outputs["npz"], ids=frame["id"].to_numpy(dtype=str),
+                 images=np.concatenate(self.images),
+                 tokens=np.concatenate(self.tokens).astype(np.int8),
+                 conditions=np.concatenate(self.conditions).astype(np.int16),
+                 z=np.concatenate(self.latents).astype(np.float32))
+        return frame
+
+
+@dataclass
+class _Context:
+    """What every draw of the stage uses."""
+
+    model: CVAE
+    checkpoint: Mapping[str, Any]
+    config: GenerateConfig
+    rng: np.random.Generator
+    fold: FoldSettings
+    processes: int
+
+
+def _by_condition(
+    ctx: _Context, conditions: Sequence[Condition], reference: pd.DataFrame | None,
+    posterior: Mapping[str, tuple[np.ndarray, np.ndarray]] | None, out: _Generated,
+) -> None:
+    """`n_per_condition` molecules for every condition, misses redrawn, then repaired."""
+    config, checkpoint = ctx.config, ctx.checkpoint
+    dim = ctx.model.config.latent_dim
+    for k, condition in enumerate(conditions):
+        n = config.n_per_condition
+
+        def draw(m: int, round_: int, k: int = k, condition: Condition = condition):
+            sources: list[str] = []
+            rows = condition_rows(condition, m, checkpoint, reference, ctx.rng, sources)
+            z = (ctx.rng.standard_normal((m, dim)) * config.latent_scale).astype(np.float32)
+            if posterior is not None:
+                z = posterior_latents(posterior, sources, z)
+            decoded = decode_latents(ctx.model, z, rows, config.decoding,
+                                     seed=redraw_seed(config.seed, round_, k),
+                                     batch_size=config.batch_size)
+            return decoded, rows, z
+
+        matched = match_request(draw, condition, n, config.resample_rounds, checkpoint, ctx.fold)
+        decoded = refine_decoded(matched.decoded, config.refine_steps,
+                                 offset(config.seed, "condition", k), ctx.fold, ctx.processes)
+        ids = [f"gen_c{k:02d}_{i:04d}" for i in range(n)]
+        frame = _frame(decoded, ids, config.latent, condition.name, matched.conditions,
+                       condition, checkpoint)
+        requested = bool(condition.bins)
+        frame["draws"] = matched.draws
+        frame["first_draw_in_bin"] = np.where(requested, matched.first_hit, np.nan)
+        frame["drawn_in_bin"] = np.where(requested, matched.hit, np.nan)
+        out.add(frame, decoded, matched.conditions, matched.z)
+        if requested:
+            log.info("%s: %d molecules; first draws in the requested bins %.2f, kept %.2f "
+                     "(%.2f draws per molecule)", condition.name, n, matched.first_hit.mean(),
+                     matched.hit.mean(), matched.draws.mean())
+        else:
+            log.info("%s: %d molecules", condition.name, n)
+
+
+def _around(
+    ctx: _Context, around: Sequence[str], image_npz: Sequence[str | Path], table: pd.DataFrame,
+    out: _Generated,
+) -> None:
+    """`n_around` molecules from the (widened) posterior of each real molecule in `around`."""
+    config, checkpoint = ctx.config, ctx.checkpoint
+    real_images, labels, real_rows = _find_images(around, image_npz, table)
+    own = make_conditions(labels, real_rows, checkpoint["bins"])
+    mu, logvar = encode_posterior(ctx.model, real_images, own)
+    for j, name in enumerate(around):
+        n = config.n_around
+        eps = ctx.rng.standard_normal((n, ctx.model.config.latent_dim)).astype(np.float32)
+        z = mu[j] + config.around_scale * np.exp(0.5 * logvar[j]) * eps
+        rows = np.repeat(own[j : j + 1], n, axis=0)
+        seed = offset(config.seed, "around", j)
+        decoded = decode_latents(ctx.model, z, rows, config.decoding, seed=seed,
+                                 batch_size=config.batch_size)
+        decoded = refine_decoded(decoded, config.refine_steps, seed, ctx.fold, ctx.processes)
+        ids = [f"near_{name}_{i:03d}" for i in range(n)]
+        out.add(_frame(decoded, ids, "around", f"around {name}", rows, None, checkpoint,
+                       source_id=name), decoded, rows, z)
+        log.info("around %s: %d molecules", name, n)
+
+
+def generate(
+    model_path: str | Path,
+    folded_tsv: str | Path,
+    image_npz: Sequence[str | Path],
+    outputs: Mapping[str, str | Path],
+    config: GenerateConfig | Mapping[str, Any] | None = None,
+    fold: FoldSettings | Mapping[str, Any] = DEFAULT_FOLD,
+    processes: int = 1,
+) -> dict[str, int]:
+    """The `generate` stage.
+
+    `outputs` names `table` (TSV), `fasta`, `npz` (ids, images, tokens, conditions, z),
+    `traversals` (TSV) and `traversal_figure` (PNG). `image_npz` are the encode stage's npz files
+    in which the molecules of `around` are looked up; `folded_tsv` gives the training molecules
+    whose attribute bins complete open conditions. `fold` is the energy model of the drawn
+    energies, the repair walk and the re-folded traversals; `processes` fold in parallel.
+    """
+    if not isinstance(config, GenerateConfig):
+        config = GenerateConfig.from_dict(config)
+    fold = FoldSettings.of(fold)
+    use_threads(config.threads)
+    model, checkpoint = load_cvae(model_path, choose_device(config.device))
+    table = read_folded(folded_tsv)
+    reference = binned_reference(table, checkpoint) if config.complete_conditions else None
+    conditions = parse_conditions(config.conditions, checkpoint)
+    ctx = _Context(model, checkpoint, config, np.random.default_rng(config.seed), fold, processes)
+    posterior = (
+        training_posteriors(model, checkpoint, reference, image_npz, table)
+        if config.latent == "posterior" and reference is not None else None
+    )
+    out = _Generated()
+    _by_condition(ctx, conditions, reference, posterior, out)
+    around = around_molecules(config.around, table)
+    if around:
+        _around(ctx, around, image_npz, table, out)
+    frame = out.write(outputs)
+    traversal, decoded = traverse(model, checkpoint, config, fold, processes)
+    write_tsv(traversal, outputs["traversals"])
+    plot_traversals(traversal, decoded, outputs["traversal_figure"])
+    return {"generated": len(frame), "traversal_molecules": len(traversal)}

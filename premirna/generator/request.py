@@ -1,0 +1,113 @@
+"""Keeping the molecules that match the request: redrawing those whose drawing misses a bin."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import RNA
+
+from premirna.generator.conditions import Condition, assign_bins
+from premirna.generator.sample import Decoded
+from premirna.rna.folding import DEFAULT_FOLD, FoldSettings
+from premirna.rna.structure import features
+
+
+def drawn_attributes(
+    sequences: Sequence[str], structures: Sequence[str], attributes: Sequence[str],
+    fold: FoldSettings = DEFAULT_FOLD,
+) -> pd.DataFrame:
+    """`attributes` of each molecule as drawn: its features (`premirna.rna.structure.features`) on
+    the drawn structure, with the free energy of that structure (ViennaRNA's evaluation, not a
+    fold) for `mfe_per_nt`. Where ViennaRNA folds the molecule as drawn these are the attributes
+    the validate stage measures."""
+    md = fold.model_details() if "mfe_per_nt" in attributes else None
+    rows = []
+    for sequence, structure in zip(sequences, structures, strict=True):
+        energy = None
+        if md is not None and sequence:
+            energy = RNA.fold_compound(sequence, md).eval_structure(structure)
+        values = features(sequence, structure, energy) if sequence else {}
+        rows.append({a: values.get(a, math.nan) for a in attributes})
+    return pd.DataFrame(rows, columns=list(attributes))
+
+
+def in_requested_bins(
+    decoded: Decoded, condition: Condition, checkpoint: Mapping[str, Any],
+    fold: FoldSettings = DEFAULT_FOLD,
+) -> np.ndarray:
+    """Per molecule: does its drawn hairpin fall in every bin `condition` requests?"""
+    hit = np.ones(len(decoded.sequences), dtype=bool)
+    if not condition.bins:
+        return hit
+    values = drawn_attributes(decoded.sequences, decoded.structures, list(condition.bins), fold)
+    for attribute, wanted in condition.bins.items():
+        reached = assign_bins(values[attribute].to_numpy(dtype=np.float64),
+                              checkpoint["bins"][attribute])
+        hit &= reached == wanted
+    return hit
+
+
+def _take(decoded: Decoded, rows: np.ndarray) -> Decoded:
+    return Decoded(decoded.tokens[rows], decoded.images[rows],
+                   [decoded.sequences[i] for i in rows], [decoded.structures[i] for i in rows])
+
+
+def _put(decoded: Decoded, rows: np.ndarray, other: Decoded) -> None:
+    decoded.tokens[rows] = other.tokens
+    decoded.images[rows] = other.images
+    for k, i in enumerate(rows):
+        decoded.sequences[i] = other.sequences[k]
+        decoded.structures[i] = other.structures[k]
+
+
+@dataclass
+class Matched:
+    """The molecules of one condition after `match_request`."""
+
+    decoded: Decoded
+    conditions: np.ndarray  # N x K condition rows each molecule was decoded under
+    z: np.ndarray  # N x D latents
+    draws: np.ndarray  # draws each molecule took (1 = the first)
+    first_hit: np.ndarray  # did the first draw fall in the requested bins? (the decoder alone)
+    hit: np.ndarray  # does the kept molecule?
+
+
+#: draw(m, round) -> m new molecules (new latents, new noise), their condition rows and latents.
+Drawer = Callable[[int, int], "tuple[Decoded, np.ndarray, np.ndarray]"]
+
+
+def match_request(
+    draw: Drawer, condition: Condition, n: int, rounds: int, checkpoint: Mapping[str, Any],
+    fold: FoldSettings = DEFAULT_FOLD,
+) -> Matched:
+    """`n` molecules for `condition`, redrawing those whose drawn hairpin misses a requested bin.
+
+    `draw(m, round)` returns (Decoded, conditions, z) for m new molecules (new latents, new noise).
+    A molecule that misses after `rounds` redraws keeps its first draw, so the validate stage
+    still sees every miss. This samples the decoder's distribution restricted to the requested
+    bins (rejection sampling on what the decoder drew, not on a re-fold); `first_hit` keeps the
+    decoder's own control for the report.
+    """
+    decoded, rows, z = draw(n, 0)
+    hit = in_requested_bins(decoded, condition, checkpoint, fold)
+    first_hit = hit.copy()
+    draws = np.ones(n, dtype=np.int64)
+    for round_ in range(1, rounds + 1):
+        missing = np.flatnonzero(~hit)
+        if not len(missing) or not condition.bins:
+            break
+        again, again_rows, again_z = draw(len(missing), round_)
+        draws[missing] += 1
+        now = in_requested_bins(again, condition, checkpoint, fold)
+        keep = missing[now]
+        if len(keep):
+            _put(decoded, keep, _take(again, np.flatnonzero(now)))
+            rows[keep] = again_rows[now]
+            z[keep] = again_z[now]
+            hit[keep] = True
+    return Matched(decoded, rows, z, draws, first_hit, hit)

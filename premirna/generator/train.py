@@ -1,0 +1,262 @@
+"""The train_cvae stage: the conditional VAE of `premirna.generator.network`, seeded, resumable.
+
+`train_cvae` is what the `train_cvae` rule calls. It reads the encode stage's images
+(`results/encode/{train,val}.npz`) and the fold table (hairpin attributes by id), reads every image
+back into its discrete factors per column (`premirna.encode.decode.image_to_factors`), one
+token per column over the column's joint factors (the decoder's targets), and builds the
+conditions: the class (pre-miRNA or not) and, for each attribute in the config (stem length,
+terminal-loop size, GC content, MFE per nt by default), its bin among quantile bins of the
+**training pre-miRNAs**. The bin edges are stored in the checkpoint, so generation and validation
+use the same bins. During training each condition is hidden ("not specified") with probability
+`condition_dropout`, and all of a molecule's at once with probability `unconditional_rate`, so that
+one model can be asked for any subset of the conditions and classifier-free guidance has an
+unconditional decoder.
+
+The loss is the negative evidence lower bound of a beta-VAE: categorical cross-entropy of the
+factors plus beta times the KL divergence, with beta warmed up linearly from 0 (KL annealing). Runs
+are seeded and deterministic on the CPU: every epoch re-seeds its random streams from (seed, epoch),
+and `last.pt` is written atomically after each epoch, so an interrupted run started again with the
+same data and configuration resumes where it stopped and ends with the same weights as an
+uninterrupted one. Checkpoints are plain dicts (weights, optimiser, `model_args`, full config,
+condition bins, encoding version, epoch, best metric, history) read with
+`torch.load(weights_only=True)`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from premirna.core.atomic import write_tsv
+from premirna.core.seeds import cvae_epoch_seed
+from premirna.core.tables import LABELS, read_folded
+from premirna.encode.image import ENCODING_VERSION
+from premirna.generator.conditions import (
+    bin_names,
+    condition_sizes,
+    make_conditions,
+    quantile_bins,
+)
+from premirna.generator.config import CVAETrainConfig
+from premirna.generator.data import HairpinSet, load_hairpins
+from premirna.generator.figures import plot_history, plot_reconstructions
+from premirna.generator.network import CVAE, CVAEConfig
+from premirna.generator.steps import beta_at, evaluate, tensors, train_epoch
+from premirna.generator.tokens import VOCABULARY
+from premirna.training.checkpoints import read_checkpoint, save_checkpoint, settings_key
+from premirna.training.device import choose_device, seed_everything, use_threads
+
+log = logging.getLogger(__name__)
+
+HISTORY_COLUMNS = ["epoch", "beta", "recon", "kl", "total", "val_recon", "val_kl", "val", "seconds"]
+
+
+def _config_key(config: CVAETrainConfig) -> str:
+    """What must match for a checkpoint to be resumed (not threads, device or epochs)."""
+    return settings_key(config.to_dict(), ("threads", "device", "epochs"))
+
+
+@dataclass
+class _Run:
+    """The state of a training run: what the resumable checkpoint `last.pt` holds."""
+
+    model: CVAE
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    best_state: dict[str, torch.Tensor]
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_metric: float = math.inf
+    best_epoch: int = 0
+    next_epoch: int = 1
+
+
+def _start(config: CVAETrainConfig, model_config: CVAEConfig, device: torch.device) -> _Run:
+    seed_everything(config.seed)
+    model = CVAE(model_config).to(device)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+    )
+    scheduler = (
+        torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, config.epochs))
+        if config.lr_schedule == "cosine" else None
+    )
+    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    return _Run(model, optimizer, scheduler, best_state)
+
+
+def _resume(run: _Run, last_path: Path, key: str, fingerprint: str, device: Any) -> None:
+    """Continue `run` from `last_path` when it was written for the same data and config."""
+    state = read_checkpoint(last_path, device)
+    if state.get("config_key") != key or state.get("data") != fingerprint:
+        log.info("ignoring %s: other data or configuration", last_path)
+        return
+    run.model.load_state_dict(state["model"])
+    run.optimizer.load_state_dict(state["optimizer"])
+    if run.scheduler is not None:
+        run.scheduler.load_state_dict(state["scheduler"])
+    run.history = list(state["history"])
+    run.best_metric, run.best_epoch = float(state["best_metric"]), int(state["best_epoch"])
+    run.best_state = state["best_model"]
+    run.next_epoch = int(state["epoch"]) + 1
+    log.info("resuming from %s after epoch %d", last_path, run.next_epoch - 1)
+
+
+def _end_epoch(
+    run: _Run, row: dict[str, float], base: dict[str, Any], model_path: str | Path,
+    last_path: Path,
+) -> None:
+    """Record the epoch: the best checkpoint on improvement, then the resumable one."""
+    epoch = int(row["epoch"])
+    run.history.append(row)
+    if row["val"] < run.best_metric:
+        run.best_metric, run.best_epoch = row["val"], epoch
+        run.best_state = {k: v.detach().clone() for k, v in run.model.state_dict().items()}
+        save_checkpoint(
+            {**base, "model": run.best_state, "optimizer": run.optimizer.state_dict(),
+             "epoch": epoch, "best_metric": run.best_metric, "best_epoch": run.best_epoch,
+             "history": run.history}, model_path,
+        )
+    save_checkpoint(
+        {**base, "model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(),
+         "best_model": run.best_state, "epoch": epoch, "best_metric": run.best_metric,
+         "scheduler": run.scheduler.state_dict() if run.scheduler is not None else {},
+         "best_epoch": run.best_epoch, "history": run.history}, last_path,
+    )
+
+
+def _base(
+    config: CVAETrainConfig, model_config: CVAEConfig, bins: dict[str, list[float]], key: str,
+    fingerprint: str, train: HairpinSet, val: HairpinSet,
+) -> dict[str, Any]:
+    """What every checkpoint of the run holds besides the weights: enough to rebuild and use it."""
+    return {
+        "model_args": model_config.to_dict(),
+        "config": config.to_dict(),
+        "bins": bins,
+        "attributes": list(config.attributes),
+        "bin_names": bin_names(config.bins),
+        "class_names": [LABELS[0], LABELS[1]],
+        "encoding_version": ENCODING_VERSION,
+        "vocabulary": VOCABULARY,
+        "config_key": key,
+        "data": fingerprint,
+        "n_train": len(train),
+        "n_val": len(val),
+    }
+
+
+def fit(
+    train: HairpinSet,
+    val: HairpinSet,
+    config: CVAETrainConfig,
+    model_path: str | Path,
+    last_path: str | Path | None = None,
+    resume: bool = True,
+) -> tuple[CVAE, dict[str, Any]]:
+    """Train on `train`, keep the epoch with the best validation loss; return (model, checkpoint).
+
+    Writes the best checkpoint to `model_path` and, after every epoch, the resumable state to
+    `last_path` (default: `last.pt` beside `model_path`). With `resume`, a `last_path` written
+    for the same data and configuration is continued.
+    """
+    use_threads(config.threads)
+    device = choose_device(config.device)
+    last_path = Path(last_path) if last_path else Path(model_path).with_name("last.pt")
+    labels_kept = np.isin(train.labels, config.labels)
+    if not labels_kept.all():
+        train = train.subset(labels_kept)
+    val = val.subset(np.isin(val.labels, config.labels))
+    if len(train) == 0:
+        raise ValueError(f"no training molecules with labels {config.labels}")
+    bins = quantile_bins(train.attributes, train.labels, list(config.attributes), config.bins)
+    sizes = condition_sizes(len(config.attributes), config.bins)
+    model_config = CVAEConfig.from_dict({**config.model.to_dict(), "condition_sizes": sizes})
+    train_tensors = tensors(train, make_conditions(train.labels, train.attributes, bins))
+    val_tensors = tensors(val, make_conditions(val.labels, val.attributes, bins))
+    fingerprint = train.fingerprint() + val.fingerprint()
+    key = _config_key(config)
+
+    run = _start(config, model_config, device)
+    if resume and last_path.exists():
+        _resume(run, last_path, key, fingerprint, device)
+    base = _base(config, model_config, bins, key, fingerprint, train, val)
+    for epoch in range(run.next_epoch, config.epochs + 1):
+        started = time.monotonic()
+        epoch_seed = cvae_epoch_seed(config.seed, epoch)
+        seed_everything(epoch_seed)
+        generator = torch.Generator().manual_seed(epoch_seed)
+        beta = beta_at(epoch, config)
+        recon_mean, kl_mean, total_mean = train_epoch(
+            run.model, run.optimizer, train_tensors, config, sizes, beta, generator, device
+        )
+        if run.scheduler is not None:
+            run.scheduler.step()
+        val_recon, val_kl = evaluate(run.model, val_tensors, config.beta, device)
+        val_metric = val_recon + config.beta * val_kl
+        row = {
+            "epoch": epoch, "beta": beta, "recon": recon_mean, "kl": kl_mean,
+            "total": total_mean, "val_recon": val_recon, "val_kl": val_kl, "val": val_metric,
+            "seconds": round(time.monotonic() - started, 2),
+        }
+        log.info(
+            "epoch %d/%d: beta %.3f recon %.2f KL %.2f | val recon %.2f KL %.2f loss %.2f (%.0f s)",
+            epoch, config.epochs, beta, recon_mean, kl_mean, val_recon, val_kl, val_metric,
+            row["seconds"],
+        )
+        _end_epoch(run, row, base, model_path, last_path)
+        if config.patience and epoch - run.best_epoch >= config.patience:
+            log.info("no improvement for %d epochs: stopping", config.patience)
+            break
+    run.model.load_state_dict(run.best_state)
+    run.model.eval()
+    checkpoint = {**base, "model": run.best_state, "optimizer": run.optimizer.state_dict(),
+                  "epoch": run.best_epoch, "best_metric": run.best_metric,
+                  "best_epoch": run.best_epoch, "history": run.history}
+    # The best checkpoint is rewritten with the full history (and written at all after a resume
+    # that had nothing left to train).
+    save_checkpoint(checkpoint, model_path)
+    return run.model, checkpoint
+
+
+def train_cvae(
+    train_npz: str | Path,
+    val_npz: str | Path,
+    folded_tsv: str | Path,
+    model_path: str | Path,
+    history_path: str | Path,
+    reconstructions_path: str | Path,
+    curves_path: str | Path | None = None,
+    config: CVAETrainConfig | dict[str, Any] | None = None,
+    resume: bool = True,
+) -> dict[str, Any]:
+    """The `train_cvae` stage: train on the encode stage's train split (validation split for model
+    selection); write the best checkpoint, the per-epoch history, loss curves and a figure of
+    reconstructions. `last.pt` beside `model_path` makes an interrupted run resumable."""
+    if not isinstance(config, CVAETrainConfig):
+        config = CVAETrainConfig.from_dict(config or {})
+    table = read_folded(folded_tsv)
+    train = load_hairpins(train_npz, table)
+    val = load_hairpins(val_npz, table)
+    log.info("train_cvae: %d training and %d validation molecules, device %s",
+             len(train), len(val), choose_device(config.device))
+    started = time.monotonic()
+    model, checkpoint = fit(train, val, config, model_path, resume=resume)
+    history = pd.DataFrame(checkpoint["history"], columns=HISTORY_COLUMNS)
+    write_tsv(history, history_path)
+    if curves_path:
+        plot_history(history, curves_path)
+    val_kept = val.subset(np.isin(val.labels, config.labels))
+    plot_reconstructions(model, val_kept, checkpoint["bins"], reconstructions_path,
+                         seed=config.seed)
+    log.info("train_cvae: best epoch %d, validation loss %.2f, %.0f s",
+             checkpoint["best_epoch"], checkpoint["best_metric"], time.monotonic() - started)
+    return {"best_epoch": checkpoint["best_epoch"], "best_metric": checkpoint["best_metric"],
+            "seconds": time.monotonic() - started}

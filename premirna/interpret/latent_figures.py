@@ -1,0 +1,99 @@
+"""Figures of the interpret_cvae stage."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from premirna.core.figures import pyplot, save_figure
+from premirna.interpret.latent import ACTIVE_VARIANCE, ATTRIBUTES
+
+
+def plot_links(links: pd.DataFrame, variances: np.ndarray, path: str | Path) -> None:
+    """Heatmaps: Spearman's rho (left) and mutual information (right), dimensions x attributes."""
+    plt = pyplot()
+    rho = links.pivot(index="dimension", columns="attribute", values="spearman")
+    mi = links.pivot(index="dimension", columns="attribute", values="mutual_information")
+    order = [a for a in ATTRIBUTES if a in rho.columns]
+    rho, mi = rho[order], mi[order]
+    labels = [ATTRIBUTES[a] for a in order]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 0.35 * len(rho) + 2.8))
+    for axis, table, title, cmap, limits in (
+        (axes[0], rho, "Spearman ρ", "RdBu_r", (-1, 1)),
+        (axes[1], mi, "mutual information (nats)", "viridis", (0, None)),
+    ):
+        image = axis.imshow(table.to_numpy(dtype=float), cmap=cmap, vmin=limits[0],
+                            vmax=limits[1], aspect="auto")
+        axis.set_xticks(range(len(labels)), labels, rotation=40, ha="right", fontsize=7)
+        axis.set_yticks(range(len(table)), [
+            f"z{d}" + (" (collapsed)" if variances[d] < ACTIVE_VARIANCE else "")
+            for d in table.index], fontsize=7)
+        for i in range(table.shape[0]):
+            for j in range(table.shape[1]):
+                value = table.iat[i, j]
+                if not pd.isna(value):
+                    axis.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=6)
+        axis.set_title(title, fontsize=9)
+        fig.colorbar(image, ax=axis, shrink=0.8)
+    fig.suptitle("Latent dimensions of the CVAE against hairpin attributes", fontsize=10)
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
+def plot_probe(probe: pd.DataFrame, path: str | Path) -> None:
+    """Cross-validated R² of the linear probe per attribute."""
+    plt = pyplot()
+    fig, axis = plt.subplots(figsize=(6, 0.4 * len(probe) + 1.2))
+    labels = [ATTRIBUTES[a] for a in probe["attribute"]]
+    axis.barh(range(len(probe)), probe["r2_mean"], xerr=probe["r2_sd"], color="tab:green")
+    axis.set_yticks(range(len(probe)), labels, fontsize=8)
+    axis.invert_yaxis()
+    axis.axvline(0, color="grey", lw=0.8)
+    axis.set_xlabel("cross-validated R² (ridge regression from the whole latent vector)",
+                    fontsize=8)
+    axis.set_xlim(min(-0.1, float(np.nanmin(probe["r2_mean"])) - 0.05)
+                  if probe["r2_mean"].notna().any() else -0.1, 1)
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
+def plot_traversals(
+    traversals: pd.DataFrame | None, attributes: Sequence[str], path: str | Path
+) -> None:
+    """Refolded attributes of molecules decoded along each latent dimension: one panel per
+    attribute, one line per dimension (mean over the molecules at each step)."""
+    plt = pyplot()
+    if traversals is None or traversals.empty:
+        fig, axis = plt.subplots(figsize=(6, 1.5))
+        axis.text(0.5, 0.5, "no latent traversals were written by the generate stage",
+                  ha="center", va="center")
+        axis.axis("off")
+        save_figure(fig, path)
+        return
+    step = "value"
+    shown = [a for a in attributes if a in traversals.columns]
+    n_cols = min(3, max(len(shown), 1))
+    n_rows = max(1, math.ceil(len(shown) / n_cols))
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(4.2 * n_cols, 3.0 * n_rows),
+                             squeeze=False)
+    dims = sorted(traversals["dimension"].unique())
+    colours = plt.get_cmap("tab20")(np.linspace(0, 1, max(len(dims), 2)))
+    for axis, name in zip(axes.ravel(), shown, strict=False):
+        for colour, dim in zip(colours, dims, strict=False):
+            part = traversals[traversals["dimension"] == dim]
+            mean = part.groupby(step)[name].mean()
+            axis.plot(mean.index, mean.to_numpy(), color=colour, lw=1, label=f"z{dim}")
+        axis.set_title(ATTRIBUTES.get(name, name), fontsize=8)
+        axis.set_xlabel("position along the dimension (SD)", fontsize=7)
+        axis.tick_params(labelsize=7)
+    for axis in axes.ravel()[len(shown):]:
+        axis.axis("off")
+    axes[0, 0].legend(fontsize=6, ncol=2)
+    fig.suptitle("Latent traversals: attributes of the decoded and refolded molecules",
+                 fontsize=10)
+    fig.tight_layout()
+    save_figure(fig, path)

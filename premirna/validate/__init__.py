@@ -1,0 +1,1 @@
+"""Layer 7, stage `validate`: generated molecules re-folded and scored beside baselines."""

@@ -1,0 +1,261 @@
+"""Score generated pre-miRNAs against the definitions of SCIENCE.md section 3, with baselines.
+
+Every generated sequence is re-folded with ViennaRNA and scored: **validity** (its image decodes to
+a sequence and an intended structure, and the MFE structure has exactly one hairpin loop),
+**structure agreement** (base-pair distance between MFE and intended structure / length <= 0.1),
+**judged pre-miRNA** (our CNN, on the image of the re-folded molecule, probability >= 0.5),
+**novelty** (normalised edit distance to the nearest training sequence >= 0.1), **uniqueness**
+(distinct / generated), **diversity** (mean pairwise normalised edit distance, on a sample when
+large), **realism** (Kolmogorov-Smirnov statistic of length, MFE per nt, GC, stem length and
+terminal-loop size against real held-out hairpins) and **conditional control** (share whose
+re-folded attribute falls in the requested bin; beside it **first-draw control**, the share of the
+decoder's first draws whose drawn hairpin fell in the bin, before `generate` redrew the misses,
+and the draws per molecule that took). The normalised edit distance is the Levenshtein
+distance over the length of the longer sequence. Each table carries three baselines scored the same
+way: real held-out hairpins, the same hairpins dinucleotide-shuffled, and random sequences of
+matched length and GC. The edit distance is Myers' bit-vector algorithm (Myers 1999, J ACM 46:395,
+with its block extension to patterns longer than 64), vectorised with NumPy over many pairs at once.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from premirna.classifier.predict import load_checkpoint, predict_proba
+from premirna.encode.render import encode_many
+from premirna.generator.conditions import assign_bins
+from premirna.rna.distance import mean_pairwise_distance, nearest_distances
+from premirna.rna.folding import DEFAULT_FOLD, FoldSettings, fold_sequences
+from premirna.rna.structure import base_pair_distance, features
+
+#: Attributes whose distributions are compared with real hairpins (realism).
+REALISM_ATTRIBUTES: tuple[str, ...] = ("length", "mfe_per_nt", "gc", "stem_length", "loop_size")
+AGREEMENT_THRESHOLD = 0.1  # base-pair distance / length at or below which structures agree
+NOVELTY_THRESHOLD = 0.1  # normalised edit distance to the nearest training sequence
+JUDGE_THRESHOLD = 0.5  # CNN probability at or above which a molecule is judged a pre-miRNA
+BASELINES: tuple[str, ...] = ("real", "shuffled", "random")
+#: SCIENCE.md targets on the default configuration: metric -> (lowest or highest allowed, value).
+TARGETS: dict[str, tuple[str, float]] = {
+    "validity": (">=", 0.95),
+    "structure_agreement": (">=", 0.80),
+    "judged_premirna": (">=", 0.90),
+    "novelty": (">=", 0.95),
+    "uniqueness": (">=", 0.99),
+    "ks_mfe_per_nt": ("<=", 0.15),
+    "conditional_control": (">=", 0.80),
+}
+
+
+def uniqueness(sequences: Sequence[str]) -> float:
+    """Distinct sequences / sequences (NaN for none)."""
+    return len(set(sequences)) / len(sequences) if len(sequences) else float("nan")
+
+
+def ks_statistic(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> float:
+    """Two-sample Kolmogorov-Smirnov statistic: the largest gap between the two empirical CDFs.
+
+    NaN values are dropped; NaN when either sample is empty.
+    """
+    x = np.asarray(a, dtype=np.float64)
+    y = np.asarray(b, dtype=np.float64)
+    x, y = np.sort(x[~np.isnan(x)]), np.sort(y[~np.isnan(y)])
+    if len(x) == 0 or len(y) == 0:
+        return float("nan")
+    points = np.concatenate([x, y])
+    cdf_x = np.searchsorted(x, points, side="right") / len(x)
+    cdf_y = np.searchsorted(y, points, side="right") / len(y)
+    return float(np.max(np.abs(cdf_x - cdf_y)))
+
+
+def structure_distance_per_nt(intended: str, refolded: str) -> float:
+    """Base-pair distance between two equally long structures, divided by their length."""
+    if not intended:
+        return float("nan")
+    return base_pair_distance(intended, refolded) / len(intended)
+
+
+def refold(
+    sequences: Sequence[str],
+    intended: Sequence[str],
+    processes: int = 1,
+    fold: FoldSettings = DEFAULT_FOLD,
+) -> pd.DataFrame:
+    """Fold each sequence (ViennaRNA MFE) and compare with its intended structure.
+
+    Columns: `refolded`, `mfe`, the hairpin features of the re-folded molecule
+    (`premirna.rna.structure.features`), `valid` (exactly one hairpin loop), `bp_distance_per_nt`
+    and `agrees` (bp distance / length <= 0.1).
+    """
+    foldable = [i for i, seq in enumerate(sequences) if seq]
+    folded: list[tuple[str, float]] = [("", math.nan)] * len(sequences)
+    results = fold_sequences([sequences[i] for i in foldable], processes=processes, fold=fold)
+    for i, result in zip(foldable, results, strict=True):
+        folded[i] = result
+    rows = []
+    for seq, want, (structure, mfe) in zip(sequences, intended, folded, strict=True):
+        feats = features(seq, structure, mfe if seq else None)
+        distance = (
+            structure_distance_per_nt(want, structure) if len(want) == len(seq) else math.nan
+        )
+        rows.append(
+            {
+                "refolded": structure,
+                "mfe": mfe,
+                **feats,
+                "valid": feats["hairpin_loops"] == 1,
+                "bp_distance_per_nt": distance,
+                "agrees": bool(distance <= AGREEMENT_THRESHOLD),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+Judge = Callable[[np.ndarray], np.ndarray]
+
+
+def load_cnn_judge(model_path: str | Path, device: str = "cpu") -> Judge:
+    """The trained CNN (`results/train_cnn/model.pt`) as a function images -> P(pre-miRNA)."""
+    model, _ = load_checkpoint(model_path, device=device)
+    return lambda images: predict_proba(model, images)
+
+
+def judge_sequences(
+    sequences: Sequence[str], structures: Sequence[str], judge: Judge
+) -> np.ndarray:
+    """P(pre-miRNA) of each molecule's image drawn from its re-folded structure (0 if no loop)."""
+    images, encodable = encode_many(list(sequences), list(structures))
+    proba = np.zeros(len(sequences))
+    if encodable.any():
+        proba[encodable] = judge(images[encodable])
+    return proba
+
+
+def score_molecules(
+    molecules: pd.DataFrame,
+    train_sequences: Sequence[str],
+    judge: Judge | None,
+    bins: dict[str, list[float]],
+    fold: FoldSettings = DEFAULT_FOLD,
+    processes: int = 1,
+) -> pd.DataFrame:
+    """Per-molecule scores: re-fold, agreement, CNN probability, novelty, bins reached.
+
+    `molecules` holds `set`, `id`, `condition`, `sequence`, `intended` (and `decodable`; missing
+    means True) plus, for each conditioned attribute, a column `want_<attribute>` with the requested
+    bin (-1 or missing = not requested).
+    """
+    out = molecules.reset_index(drop=True).copy()
+    if "decodable" not in out:
+        out["decodable"] = True
+    folded = refold(out["sequence"].tolist(), out["intended"].tolist(), processes, fold)
+    out = pd.concat([out, folded], axis=1)
+    out["valid"] = out["valid"] & out["decodable"].astype(bool)
+    if judge is not None:
+        out["cnn_probability"] = judge_sequences(
+            out["sequence"].tolist(), out["refolded"].tolist(), judge
+        )
+        out["judged_premirna"] = out["cnn_probability"] >= JUDGE_THRESHOLD
+    out["nearest_train_distance"] = nearest_distances(
+        out["sequence"].tolist(), list(train_sequences)
+    )
+    out["novel"] = out["nearest_train_distance"] >= NOVELTY_THRESHOLD
+    for attribute, edges in bins.items():
+        reached = assign_bins(out[attribute].to_numpy(dtype=np.float64), edges)
+        out[f"bin_{attribute}"] = reached
+        want = out.get(f"want_{attribute}")
+        if want is not None:
+            want = want.fillna(-1).astype(int)
+            out[f"in_bin_{attribute}"] = np.where(want >= 0, reached == want, np.nan)
+    return out
+
+
+def score_raw_agreement(
+    scored: pd.DataFrame, fold: FoldSettings = DEFAULT_FOLD, processes: int = 1
+) -> pd.DataFrame:
+    """Add `raw_agrees`: whether the decoder's own sequence (`raw_sequence`, before the repair
+    walk of `premirna.generator.refine` changed `refined_nt` unpaired nucleotides) folds as
+    drawn."""
+    out = scored.copy()
+    generated = out["refined_nt"].notna()
+    out["raw_agrees"] = out["agrees"].where(generated)
+    changed = generated & (out["refined_nt"].fillna(0) > 0)
+    if changed.any():
+        raw = refold(out.loc[changed, "raw_sequence"].tolist(),
+                     out.loc[changed, "intended"].tolist(), processes, fold)
+        out.loc[changed, "raw_agrees"] = raw["agrees"].to_numpy()
+    return out
+
+
+def summarise(
+    scored: pd.DataFrame,
+    reference: pd.DataFrame,
+    group: pd.Series,
+    seed: int = 0,
+    diversity_sample: int = 400,
+) -> pd.DataFrame:
+    """One row per group value: every metric of the module docstring (NaN where undefined).
+
+    `reference` holds the realism attributes of the real held-out hairpins.
+    """
+    rows = []
+    for name, part in scored.groupby(group, sort=False):
+        seqs = part["sequence"].tolist()
+        row: dict[str, Any] = {"group": name, "n": len(part)}
+        row["validity"] = float(part["valid"].mean())
+        row["structure_agreement"] = float(part["agrees"].mean())
+        row["judged_premirna"] = (
+            float(part["judged_premirna"].mean()) if "judged_premirna" in part else math.nan
+        )
+        row["novelty"] = float(part["novel"].mean())
+        row["uniqueness"] = uniqueness(seqs)
+        row["diversity"] = mean_pairwise_distance(seqs, diversity_sample, seed)
+        for attribute in REALISM_ATTRIBUTES:
+            row[f"ks_{attribute}"] = ks_statistic(part[attribute], reference[attribute])
+        hits = [part[c].dropna() for c in part.columns if c.startswith("in_bin_")]
+        hits = [h for h in hits if len(h)]
+        row["conditional_control"] = (
+            float(pd.concat(hits).astype(bool).mean()) if hits else math.nan
+        )
+        for hit_col in [c for c in part.columns if c.startswith("in_bin_")]:
+            values = part[hit_col].dropna()
+            row[f"control_{hit_col[7:]}"] = (
+                float(values.astype(bool).mean()) if len(values) else math.nan
+            )
+        row["median_nearest_train_distance"] = float(part["nearest_train_distance"].median())
+        if "first_draw_in_bin" in part and part["first_draw_in_bin"].notna().any():
+            first = part["first_draw_in_bin"].dropna()
+            row["first_draw_control"] = float(first.astype(bool).mean())
+            row["draws_per_molecule"] = float(part.loc[first.index, "draws"].mean())
+        if "raw_agrees" in part and part["raw_agrees"].notna().any():
+            refined = part["refined_nt"].astype(float)
+            row["refined_share"] = float((refined > 0).mean())
+            row["refined_nt_per_molecule"] = float(refined.mean())
+            row["raw_structure_agreement"] = float(part["raw_agrees"].astype(bool).mean())
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def targets_table(summary: pd.DataFrame, generated_group: str = "generated") -> pd.DataFrame:
+    """Each target of the issue: required value, generated value, the baselines' values, met?"""
+    by_group = summary.set_index("group")
+    rows = []
+    for metric, (op, bound) in TARGETS.items():
+        value = (
+            by_group.at[generated_group, metric] if generated_group in by_group.index
+            else math.nan
+        )
+        met = (value >= bound) if op == ">=" else (value <= bound)
+        row = {"metric": metric, "target": f"{op} {bound:g}", "generated": value}
+        for baseline in BASELINES:
+            row[baseline] = (
+                by_group.at[baseline, metric] if baseline in by_group.index else math.nan
+            )
+        row["met"] = bool(met) if not math.isnan(value) else False
+        rows.append(row)
+    return pd.DataFrame(rows)

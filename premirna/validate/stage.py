@@ -1,0 +1,128 @@
+"""The validate stage: score generated molecules beside the baselines."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from premirna.core.atomic import write_tsv
+from premirna.core.errors import InputError
+from premirna.core.tables import read_table
+from premirna.encode.decode import decode_many
+from premirna.encode.images import read_images
+from premirna.generator.conditions import assign_bins
+from premirna.rna.folding import DEFAULT_FOLD, FoldSettings
+from premirna.training.checkpoints import read_checkpoint
+from premirna.training.device import use_threads
+from premirna.validate.baselines import make_baselines
+from premirna.validate.figures import plot_examples, plot_metrics, plot_realism
+from premirna.validate.metrics import (
+    BASELINES,
+    load_cnn_judge,
+    score_molecules,
+    score_raw_agreement,
+    summarise,
+    targets_table,
+)
+
+log = logging.getLogger(__name__)
+
+def _generated_molecules(generated_tsv: str | Path, generated_npz: str | Path) -> pd.DataFrame:
+    """Generated molecules with the hairpin their image decodes to (`intended`, `decodable`)."""
+    table = read_table(generated_tsv, ("id", "set", "condition", "sequence"))
+    images = read_images(generated_npz, encodable_only=False)
+    if list(images.ids) != table["id"].tolist():
+        raise InputError(generated_npz, "ids differ from the generated table's")
+    sequences, structures = decode_many(images.images, source=str(generated_npz))
+    table["decodable"] = [
+        bool(s) and s == t for s, t in zip(sequences, table["sequence"], strict=True)
+    ]
+    table["sequence"] = sequences
+    table["intended"] = structures
+    return table
+
+
+def validate(
+    generated_tsv: str | Path,
+    generated_npz: str | Path,
+    folded_tsv: str | Path,
+    cnn_model: str | Path | None,
+    cvae_model: str | Path,
+    outputs: dict[str, str | Path],
+    seed: int = 0,
+    fold: FoldSettings | Mapping[str, Any] = DEFAULT_FOLD,
+    diversity_sample: int = 400,
+    threads: int = 1,
+) -> pd.DataFrame:
+    """The `validate` stage: score generated molecules and the three baselines.
+
+    Real baseline: validation-split pre-miRNAs (never trained on), their shuffles and matched random
+    sequences; realism reference: test-split pre-miRNAs; novelty against every training-split
+    sequence. `outputs` names `molecules` (per-molecule TSV), `summary` (per condition, overall and
+    per baseline), `targets` (the issue's targets) and the figures `realism` and `metrics`
+    (and, if named, `examples`: generated images titled with their scores). `fold` is the
+    energy model of the re-folds; `threads` are torch's threads and the folding processes.
+    Returns the targets table.
+    """
+    fold = FoldSettings.of(fold)
+    use_threads(threads)
+    checkpoint = read_checkpoint(cvae_model)
+    bins = {a: list(e) for a, e in checkpoint["bins"].items()}
+    table = read_table(folded_tsv, ("id", "sequence", "structure", "label", "split"))
+    positives = table[table["label"].astype(int) == 1]
+    real = positives[positives["split"] == "val"].reset_index(drop=True)
+    reference = positives[positives["split"] == "test"].reset_index(drop=True)
+    train_sequences = table.loc[table["split"] == "train", "sequence"].tolist()
+
+    generated = _generated_molecules(generated_tsv, generated_npz)
+    generated["set"] = np.where(generated["set"] == "around", "around", "generated")
+    baselines = make_baselines(real, seed)
+    source = real.set_index("id")
+    for attribute, edges in bins.items():
+        values = source.loc[baselines["source_id"], attribute].to_numpy(dtype=np.float64)
+        baselines[f"want_{attribute}"] = assign_bins(values, edges)
+    columns = ["set", "id", "condition", "sequence", "intended", "decodable",
+               *[f"want_{a}" for a in bins]]
+    repair = [c for c in ("raw_sequence", "refined_nt") if c in generated]
+    draws = [c for c in ("draws", "first_draw_in_bin") if c in generated]
+    molecules = pd.concat([generated[columns + repair + draws],
+                           baselines.assign(decodable=True)[columns]], ignore_index=True)
+    judge = load_cnn_judge(cnn_model) if cnn_model else None
+    log.info("validate: scoring %d generated and %d baseline molecules", len(generated),
+             len(baselines))
+    scored = score_molecules(molecules, train_sequences, judge, bins, fold, threads)
+    if len(repair) == 2:
+        scored = score_raw_agreement(scored, fold, threads)
+
+    prior = scored[scored["set"] == "generated"]
+    parts = [
+        summarise(prior, reference, prior["condition"], seed, diversity_sample),
+        summarise(prior, reference, prior["set"], seed, diversity_sample),
+    ]
+    around = scored[scored["set"] == "around"]
+    if len(around):
+        parts.append(summarise(around, reference, around["set"], seed, diversity_sample))
+    rest = scored[scored["set"].isin(BASELINES)]
+    parts.append(summarise(rest, reference, rest["set"], seed, diversity_sample))
+    summary = pd.concat(parts, ignore_index=True)
+    kinds = {"generated": "overall", "around": "overall", **{b: "baseline" for b in BASELINES}}
+    summary.insert(1, "kind", summary["group"].map(kinds).fillna("condition"))
+    targets = targets_table(summary)
+
+    write_tsv(scored, outputs["molecules"])
+    write_tsv(summary, outputs["summary"])
+    write_tsv(targets, outputs["targets"])
+    plot_realism(scored, reference, outputs["realism"], summary)
+    plot_metrics(summary, outputs["metrics"])
+    if outputs.get("examples"):
+        plot_examples(scored, generated_npz, outputs["examples"])
+    for row in targets.itertuples(index=False):
+        log.info("%s %s: generated %.3f | real %.3f shuffled %.3f random %.3f | %s", row.metric,
+                 row.target, row.generated, row.real, row.shuffled, row.random,
+                 "met" if row.met else "NOT met")
+    return targets
