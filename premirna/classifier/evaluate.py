@@ -102,7 +102,8 @@ def binary_metrics(
 
 
 OTHER_MODELS = {
-    "features": "the boosted trees on premirna.classifier.feature_model's numbers",
+    # The wording of metrics.tsv, kept from before the layers (the module was premirna.feature_model).
+    "features": "the boosted trees on premirna.feature_model's numbers",
     "fused": "the mean of the CNN's and the trees' probabilities",
 }
 
