@@ -110,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="checkpoint written by train_cnn (model.pt)")
     p.add_argument(
         "--features",
-        help="feature trees written by train_cnn (features_model.pkl): adds the columns "
+        help="feature trees written by train_cnn (features_model.npz): adds the columns "
         "homology, features_probability and fused_probability",
     )
     p.add_argument("--processes", type=int, default=1, help="folding processes (default 1)")

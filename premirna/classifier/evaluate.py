@@ -102,8 +102,7 @@ def binary_metrics(
 
 
 OTHER_MODELS = {
-    # The wording of metrics.tsv, kept from before the layers (the module was premirna.feature_model).
-    "features": "the boosted trees on premirna.feature_model's numbers",
+    "features": "the boosted trees on thermodynamic, homology, coding and splice-site numbers",
     "fused": "the mean of the CNN's and the trees' probabilities",
 }
 

@@ -16,14 +16,18 @@ construction, so it is reported as its own column and the CNN's probability stay
 
 The reference is the hairpins of every species but the ones being classified. Its k-mers are
 stored in the model file, packed 2 bits per base in a sorted uint64 array (about 8 bytes per
-distinct k-mer: 16 MB for miRBase 22 without human). Model files are pickles: load only your own.
+distinct k-mer: 16 MB for miRBase 22 without human). The model file is an `.npz` of plain arrays
+(the k-mers, the trees' node tables of `premirna.classifier.trees`, and the settings as a JSON
+text), read with `allow_pickle=False`: loading it cannot run code. Earlier versions wrote a pickle
+(`features_model.pkl`); such a file is refused, not read.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
-import pickle
+import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
@@ -39,7 +43,8 @@ from premirna.classifier.features import (
     sequence_row,
     thermodynamic,
 )
-from premirna.core.atomic import atomic_path
+from premirna.classifier.trees import BoostedTrees
+from premirna.core.atomic import save_npz
 from premirna.core.errors import InputError
 from premirna.core.seeds import molecule_stream
 from premirna.core.settings import Settings
@@ -50,7 +55,7 @@ from premirna.rna.seqio import read_records
 
 log = logging.getLogger(__name__)
 
-FORMAT = "premirna-feature-model/1"
+FORMAT = "premirna-feature-model/2"
 
 FEATURES: tuple[str, ...] = (*THERMODYNAMIC, *SEQUENCE)
 
@@ -162,13 +167,12 @@ def fit_feature_model(
     if set(np.unique(labels).tolist()) != {0, 1}:
         raise ValueError("the feature trees need pre-miRNAs (label 1) and negatives (label 0)")
     reference = reference_kmers(reference_sequences, settings.homology_k)
-    X = molecule_features(
-        sequences, structures, reference, settings, seed, processes, fold, ids
-    )
-    trees = HistGradientBoostingClassifier(
+    X = molecule_features(sequences, structures, reference, settings, seed, processes, fold, ids)
+    fitted = HistGradientBoostingClassifier(
         max_iter=settings.max_iter, learning_rate=settings.learning_rate, random_state=seed
     ).fit(X, labels)
-    train_accuracy = float((trees.predict(X) == labels).mean())
+    trees = BoostedTrees.from_sklearn(fitted)
+    train_accuracy = float(((trees.predict_proba(X)[:, 1] > 0.5) == labels).mean())
     log.info(
         "feature trees: %d molecules (%d pre-miRNA), %d features, homology reference %d %d-mers; "
         "training accuracy %.4f",
@@ -195,22 +199,67 @@ def fit_feature_model(
     }
 
 
+#: Keys of the model dict stored as JSON text (the rest are arrays or the trees).
+_META = (
+    "format",
+    "features",
+    "settings",
+    "seed",
+    "temperature",
+    "dangles",
+    "n_train",
+    "n_positive",
+    "train_accuracy",
+    "reference_note",
+)
+_PICKLE_MAGIC = b"\x80"
+
+
 def save_feature_model(model: dict[str, Any], path: str | os.PathLike[str]) -> None:
-    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-        pickle.dump(model, handle, protocol=pickle.HIGHEST_PROTOCOL)
+    """Write the model as an `.npz` of plain arrays (atomically)."""
+    meta = json.dumps({key: model[key] for key in _META}, sort_keys=True)
+    save_npz(
+        path,
+        meta=np.array(meta),
+        reference=np.asarray(model["reference"], np.uint64),
+        **model["trees"].to_arrays(),
+    )
 
 
 def load_feature_model(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a model written by `save_feature_model` (a pickle: load only files you made)."""
-    with open(path, "rb") as handle:
+    """Read a model written by `save_feature_model`; InputError for anything else (a pickle of an
+    earlier version is refused unread: unpickling can run code)."""
+    try:
+        with open(path, "rb") as handle:
+            if handle.read(1) == _PICKLE_MAGIC:
+                raise InputError(
+                    path,
+                    "a pickle (the feature-model format of earlier versions), "
+                    "which could run code when loaded: not read; rerun "
+                    "train_cnn_features to write features_model.npz",
+                )
+        archive = np.load(path, allow_pickle=False)
+    except (IsADirectoryError, PermissionError, FileNotFoundError) as error:
+        raise InputError(path, f"cannot be read ({error.strerror})") from None
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
+        raise InputError(path, f"not a feature-tree model ({error})") from None
+    if not hasattr(archive, "files"):
+        raise InputError(path, "a single array, not a feature-tree model")
+    with archive:
         try:
-            model = pickle.load(handle)  # noqa: S301 - the pipeline's own output
-        except (pickle.UnpicklingError, EOFError, AttributeError, ImportError) as error:
+            model = json.loads(str(archive["meta"]))
+            model["reference"] = archive["reference"].astype(np.uint64)
+            model["trees"] = BoostedTrees.from_arrays(archive)
+        except (KeyError, ValueError, TypeError) as error:
             raise InputError(path, f"not a feature-tree model ({error})") from None
-    if not isinstance(model, dict) or model.get("format") != FORMAT:
+    if model.get("format") != FORMAT:
         raise InputError(path, f"not a feature-tree model of format {FORMAT}")
     if list(model["features"]) != list(FEATURES):
         raise InputError(path, "its features differ from this version's; rerun train_cnn_features")
+    if model["trees"].n_features != len(FEATURES):
+        raise InputError(
+            path, f"its trees read {model['trees'].n_features} features, not {len(FEATURES)}"
+        )
     return model
 
 

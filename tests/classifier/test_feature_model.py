@@ -12,6 +12,7 @@ from __future__ import annotations
 import pickle
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -65,7 +66,7 @@ def folded(molecules, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def trained(folded, data_dir, tmp_path_factory):
-    out = tmp_path_factory.mktemp("features_model") / "features_model.pkl"
+    out = tmp_path_factory.mktemp("features_model") / "features_model.npz"
     model = train_feature_model(
         folded, data_dir / "mirbase" / "hairpin.fa.gz", out, SETTINGS, ["hsa"], seed=5
     )
@@ -121,12 +122,51 @@ def test_trained_model_describes_itself_and_scores_deterministically(
     assert np.all(h1[labels == 0] == 0)
 
 
+class _Payload:
+    """Unpickling this creates a file: proof that code ran."""
+
+    def __init__(self, marker) -> None:
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (Path.touch, (Path(self.marker),))
+
+
+def test_a_pickled_model_is_refused_and_runs_nothing(tmp_path) -> None:
+    marker = tmp_path / "code-ran"
+    crafted = tmp_path / "features_model.pkl"
+    crafted.write_bytes(pickle.dumps({"format": "premirna-feature-model/1", "x": _Payload(marker)}))
+    assert not marker.exists()
+    with pytest.raises(InputError, match=f"{crafted}: a pickle .*could run code.* not read"):
+        load_feature_model(crafted)
+    assert not marker.exists()  # nothing was unpickled
+    # The same payload inside an npz (as an object array) is refused too.
+    disguised = tmp_path / "disguised.npz"
+    np.savez(disguised, meta=np.array(["{}"]), reference=np.array([_Payload(marker)], dtype=object))
+    with pytest.raises(InputError, match="not a feature-tree model"):
+        load_feature_model(disguised)
+    assert not marker.exists()
+
+
+def test_the_model_file_holds_plain_arrays_only(trained) -> None:
+    path, _ = trained
+    with np.load(path, allow_pickle=False) as archive:
+        assert all(archive[name].dtype != object for name in archive.files)
+        assert "meta" in archive.files and "trees_value" in archive.files
+
+
 def test_bad_models_and_molecules_are_named(trained, tmp_path) -> None:
     path, _ = trained
-    foreign = tmp_path / "foreign.pkl"
-    foreign.write_bytes(pickle.dumps({"format": "something-else"}))
+    foreign = tmp_path / "foreign.npz"
+    np.savez(foreign, meta=np.array('{"format": "something-else"}'))
     with pytest.raises(InputError, match=f"{foreign}: not a feature-tree model"):
         load_feature_model(foreign)
+    text = tmp_path / "text.npz"
+    text.write_text("not a model")
+    with pytest.raises(InputError, match=f"{text}: not a feature-tree model"):
+        load_feature_model(text)
+    with pytest.raises(InputError, match="cannot be read"):
+        load_feature_model(tmp_path)  # a directory
     model = load_feature_model(path)
     with pytest.raises(ValueError, match="record hsa-x: structure has 3 characters"):
         score_features(model, ["ACGUACGU", "GGGAAACCC"], ["........", "..."], ids=["a", "hsa-x"])

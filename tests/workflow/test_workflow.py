@@ -91,7 +91,7 @@ def test_small_run_produces_every_stage(small_run):
 def test_small_run_scores_the_feature_trees_beside_the_cnn(small_run):
     from premirna.classifier.feature_model import load_feature_model
 
-    model = load_feature_model(small_run / "results/train_cnn/features_model.pkl")
+    model = load_feature_model(small_run / "results/train_cnn/features_model.npz")
     molecules = pd.read_csv(small_run / "results/download/molecules.tsv", sep="\t")
     assert model["n_train"] == (molecules["split"] == "train").sum()
     assert len(model["reference"]) > 1_000_000  # 20-mers of miRBase 22's non-human hairpins

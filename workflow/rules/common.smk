@@ -39,7 +39,7 @@ def fold_settings():
 def feature_model():
     """The feature trees beside the CNN when `train_cnn.features` is on, else nothing."""
     return (
-        "results/train_cnn/features_model.pkl"
+        "results/train_cnn/features_model.npz"
         if config["train_cnn"]["features"]["enabled"]
         else []
     )

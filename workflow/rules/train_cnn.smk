@@ -83,7 +83,7 @@ rule train_cnn_features:
         # The homology reference: hairpins of the species not classified.
         hairpin="results/download/mirbase/hairpin.fa.gz",
     output:
-        model="results/train_cnn/features_model.pkl",
+        model="results/train_cnn/features_model.npz",
     log:
         "results/logs/train_cnn/train_cnn_features.log",
     benchmark:
