@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from premirna.classifier.network import ARCHITECTURES, CNNConfig
-from premirna.core.settings import Settings
+from premirna.core.settings import Settings, check_bounds
 
 # `train_cnn: pretrain:` keys -> TrainConfig fields.
 PRETRAIN_KEYS = {
@@ -82,6 +82,16 @@ class TrainConfig(Settings):
         return values
 
     def check(self) -> None:
+        check_bounds(
+            self,
+            at_least={"epochs": 1, "batch_size": 1, "lr_patience": 1, "patience": 1,
+                      "pretrain_epochs": 1, "threads": 1, "weight_decay": 0, "mixup_alpha": 0,
+                      "label_smoothing": 0},
+            above={"learning_rate": 0, "pretrain_learning_rate": 0, "finetune_learning_rate": 0,
+                   "val_fraction": 0},
+            below={"val_fraction": 1},
+            at_most={"label_smoothing": 1},
+        )
         for name, allowed in (
             ("lr_schedule", ("plateau", "cosine", "none")),
             ("monitor", ("val_loss", "val_auroc")),

@@ -27,7 +27,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
@@ -46,6 +45,7 @@ from premirna.classifier.features import (
 from premirna.classifier.trees import BoostedTrees
 from premirna.core.atomic import save_npz
 from premirna.core.errors import InputError
+from premirna.core.files import load_npz, open_input
 from premirna.core.seeds import molecule_stream
 from premirna.core.settings import Settings
 from premirna.core.tables import read_table
@@ -229,23 +229,14 @@ def save_feature_model(model: dict[str, Any], path: str | os.PathLike[str]) -> N
 def load_feature_model(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a model written by `save_feature_model`; InputError for anything else (a pickle of an
     earlier version is refused unread: unpickling can run code)."""
-    try:
-        with open(path, "rb") as handle:
-            if handle.read(1) == _PICKLE_MAGIC:
-                raise InputError(
-                    path,
-                    "a pickle (the feature-model format of earlier versions), "
-                    "which could run code when loaded: not read; rerun "
-                    "train_cnn_features to write features_model.npz",
-                )
-        archive = np.load(path, allow_pickle=False)
-    except (IsADirectoryError, PermissionError, FileNotFoundError) as error:
-        raise InputError(path, f"cannot be read ({error.strerror})") from None
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
-        raise InputError(path, f"not a feature-tree model ({error})") from None
-    if not hasattr(archive, "files"):
-        raise InputError(path, "a single array, not a feature-tree model")
-    with archive:
+    with open_input(path) as handle:
+        if handle.read(1) == _PICKLE_MAGIC:
+            raise InputError(
+                path,
+                "a pickle (the feature-model format of earlier versions), which could run code "
+                "when loaded: not read; rerun train_cnn_features to write features_model.npz",
+            )
+    with load_npz(path, "a feature-tree model (features_model.npz)") as archive:
         try:
             model = json.loads(str(archive["meta"]))
             model["reference"] = archive["reference"].astype(np.uint64)
@@ -293,7 +284,7 @@ def fuse(cnn: np.ndarray, trees: np.ndarray) -> np.ndarray:
 
 
 def feature_columns(
-    model_path: str | os.PathLike[str],
+    model: str | os.PathLike[str] | Mapping[str, Any],
     sequences: Sequence[str],
     structures: Sequence[str],
     cnn_probability: np.ndarray,
@@ -302,13 +293,14 @@ def feature_columns(
     ids: Sequence[str] | None = None,
 ) -> dict[str, np.ndarray]:
     """`COLUMNS` of N molecules for a table beside the CNN's `probability`: computed where
-    `scored` (the molecules with an image), NaN elsewhere."""
+    `scored` (the molecules with an image), NaN elsewhere. `model` is a feature model's path or
+    the model `load_feature_model` read."""
     columns = {name: np.full(len(sequences), np.nan) for name in COLUMNS}
     rows = np.flatnonzero(np.asarray(scored, bool))
     if len(rows):
         names = list(ids) if ids is not None else list(range(len(sequences)))
         homology, trees = score_features(
-            load_feature_model(model_path),
+            model if isinstance(model, Mapping) else load_feature_model(model),
             [sequences[i] for i in rows],
             [structures[i] for i in rows],
             processes=processes,

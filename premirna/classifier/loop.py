@@ -33,6 +33,7 @@ from premirna.classifier.steps import (
     make_scheduler,
     recalibrate_batch_norm,
 )
+from premirna.core.errors import TrainingError, check_finite_loss
 from premirna.core.seeds import cnn_epoch_seed, offset
 from premirna.core.tables import LABELS
 from premirna.encode.image import ENCODING_VERSION
@@ -96,12 +97,13 @@ def _start(
     return _Run(model, optimizer, make_scheduler(optimizer, config, epochs))
 
 
-def _resume(run: _Run, last_path: Path, key: str, data_key: str, phase: str, device: Any) -> None:
-    """Continue `run` from `last_path` when it was written for the same config and data."""
+def _resume(run: _Run, last_path: Path, key: str, data_key: str, phase: str, device: Any) -> bool:
+    """Continue `run` from `last_path` when it was written for the same config and data; whether
+    it was."""
     saved = read_checkpoint(last_path, device)
     if saved.get("config_key") != key or saved.get("data_key") != data_key:
         log.warning("%s: %s is from another config or data set; starting over", phase, last_path)
-        return
+        return False
     run.model.load_state_dict(saved["model"])
     run.optimizer.load_state_dict(saved["optimizer"])
     if run.scheduler is not None and saved.get("scheduler") is not None:
@@ -110,6 +112,7 @@ def _resume(run: _Run, last_path: Path, key: str, data_key: str, phase: str, dev
     run.best_metric, run.best_epoch = float(saved["best_metric"]), int(saved["best_epoch"])
     run.epoch, run.finished = int(saved["epoch"]), bool(saved["finished"])
     log.info("%s: resuming from %s after epoch %d", phase, last_path, run.epoch)
+    return True
 
 
 def _train_epoch(
@@ -156,6 +159,8 @@ def _validate(
         classification_loss(val_logits, val_labels, None if weights is None else weights.cpu())
     )
     val_prob = torch.softmax(val_logits, 1)[:, 1].numpy()
+    if not np.isfinite(val_prob).all():  # diverged: the caller stops with the epoch
+        return {"val_loss": float("nan"), "val_accuracy": float("nan"), "val_auroc": float("nan")}
     return {
         "val_loss": val_loss,
         "val_accuracy": float(np.mean((val_prob >= 0.5) == (val.labels == 1))),
@@ -199,6 +204,20 @@ def _end_epoch(
     )
 
 
+def _describe(config: TrainConfig, phase: str) -> dict[str, Any]:
+    """What a checkpoint says about itself, so that it can be used without its config file."""
+    return {
+        "kind": "classifier",
+        "model_args": config.model.to_dict(),
+        "architecture": config.model.architecture,
+        "config": config.to_dict(),
+        "labels": dict(LABELS),
+        "encoding_version": ENCODING_VERSION,
+        "phase": phase,
+        "torch_version": str(torch.__version__),
+    }
+
+
 def fit(
     train: ImageSet,
     val: ImageSet,
@@ -235,21 +254,17 @@ def fit(
     data_key = train.fingerprint() + val.fingerprint() + depends_on
 
     run = _start(config, seed, learning_rate, epochs, init_state, device)
-    if resume and last_path.exists():
-        _resume(run, last_path, key, data_key, phase, device)
+    resumed = resume and last_path.exists()
+    if not (resumed and _resume(run, last_path, key, data_key, phase, device)):
+        # A fresh start: the best checkpoint of an earlier run must not pass for this one's.
+        best_path.unlink(missing_ok=True)
     weights = class_weights(train.labels).to(device) if config.class_balance == "weights" else None
     base = {
-        "model_args": config.model.to_dict(),
-        "architecture": config.model.architecture,
-        "config": config.to_dict(),
-        "labels": dict(LABELS),
-        "encoding_version": ENCODING_VERSION,
-        "phase": phase,
+        **_describe(config, phase),
         "config_key": key,
         "data_key": data_key,
         "n_train": len(train),
         "n_val": len(val),
-        "torch_version": str(torch.__version__),
         **(extra or {}),
     }
     for epoch in range(run.epoch + 1, epochs + 1):
@@ -260,6 +275,11 @@ def fit(
         # whether earlier epochs ran in this process or before a resume.
         train_loss = _train_epoch(run, train, config, weights, cnn_epoch_seed(seed, epoch), device)
         scores = _validate(run, train, val, weights, device)
+        check_finite_loss(
+            {"train loss": train_loss, "val loss": scores["val_loss"]},
+            f"train_cnn ({phase}) epoch {epoch}",
+            f"lower the learning rate (now {learning_rate:g})",
+        )
         row = {"phase": phase, "epoch": epoch, "train_loss": train_loss, **scores,
                "lr": current_lr(run.optimizer), "seconds": time.monotonic() - started}
         _end_epoch(run, row, config, epochs, base, best_path, last_path)
@@ -267,7 +287,8 @@ def fit(
             on_epoch_end(epoch, row)
 
     if not best_path.exists():
-        raise RuntimeError(f"{phase}: no epoch improved {config.monitor}; nothing to save")
+        raise TrainingError(f"train_cnn ({phase}): no epoch improved {config.monitor}; "
+                            "nothing to save")
     best_model, best = load_checkpoint(best_path, device)
     best["history"] = run.history  # the full history, also the epochs after the best one
     best["optimizer"] = run.optimizer.state_dict()

@@ -34,4 +34,6 @@ def load_checkpoint(
     path: str | Path, device: str | torch.device = "cpu"
 ) -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild a checkpoint's network from its `model_args`; returns (model in eval mode, dict)."""
-    return load_model(path, lambda args: build_model(CNNConfig.from_saved(args)), device)
+    return load_model(
+        path, lambda args: build_model(CNNConfig.from_saved(args)), device, kind="classifier"
+    )

@@ -118,6 +118,7 @@ def build_pretrain_images(
         images=images,
         labels=table["label"].to_numpy(dtype=np.int8),
         encodable=encodable,
+        lengths=table["sequence"].str.len().to_numpy(dtype=np.int32),
     )
     if out_table is not None:
         write_tsv(table, out_table)

@@ -59,6 +59,9 @@ def train_on_sets(
     Checkpoints go to `checkpoint_dir`; those of the pre-training phase to `pretrain_dir` when
     given (several fine-tunes can then share one pre-training, see `pretrain_seed`).
     """
+    span = train.length_range()
+    # The lengths the network has seen: classify gives no call outside them.
+    domain = {"domain": {"min_length": span[0], "max_length": span[1]}} if span else {}
     train, val = _split_val(train, val, config, config.seed)
     init_state, extra, pre_history = None, {}, []
     if config.pretrain:
@@ -98,7 +101,7 @@ def train_on_sets(
         init_state=init_state,
         resume=resume,
         on_epoch_end=on_epoch_end,
-        extra=extra,
+        extra={**extra, **domain},
         depends_on=extra["pretrained"]["data_key"] if extra else "",
     )
     checkpoint["history"] = pre_history + checkpoint["history"]

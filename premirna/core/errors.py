@@ -16,3 +16,18 @@ class InputError(ValueError):
 
 class DownloadError(RuntimeError):
     """A download failed, was truncated or did not match its checksum; nothing was left behind."""
+
+
+class TrainingError(RuntimeError):
+    """Training cannot give a usable model (the loss diverged, or no epoch was trained)."""
+
+
+def check_finite_loss(values: dict[str, float], where: str, hint: str) -> None:
+    """Raise TrainingError naming `where` (stage and epoch) when a loss in `values` is NaN or
+    infinite: a diverged training must stop, not hand a broken model to the next stage."""
+    import math
+
+    bad = {name: value for name, value in values.items() if not math.isfinite(value)}
+    if bad:
+        shown = ", ".join(f"{name} {value}" for name, value in bad.items())
+        raise TrainingError(f"{where}: the training diverged ({shown}); {hint}")

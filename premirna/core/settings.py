@@ -21,6 +21,31 @@ def reject_unknown(values: Mapping[str, Any], cls: type, section: str) -> None:
         raise ValueError(f"unknown {section} settings: {sorted(unknown)}")
 
 
+def check_bounds(
+    settings: Any,
+    *,
+    at_least: Mapping[str, float] = {},  # noqa: B006 - read only
+    above: Mapping[str, float] = {},  # noqa: B006
+    below: Mapping[str, float] = {},  # noqa: B006
+    at_most: Mapping[str, float] = {},  # noqa: B006
+) -> None:
+    """Raise ValueError naming the first field of `settings` outside its bounds (the schema's
+    minimum, exclusiveMinimum, exclusiveMaximum and maximum), such as
+    ``train_cnn.batch_size must be at least 1, not 0``. None values are left alone."""
+    tests = (
+        (at_least, lambda v, b: v >= b, "at least"),
+        (above, lambda v, b: v > b, "above"),
+        (below, lambda v, b: v < b, "below"),
+        (at_most, lambda v, b: v <= b, "at most"),
+    )
+    for bounds, holds, words in tests:
+        for name, bound in bounds.items():
+            value = getattr(settings, name)
+            if value is not None and not holds(value, bound):
+                raise ValueError(f"{settings.SECTION}.{name} must be {words} {bound:g}, "
+                                 f"not {value!r}")
+
+
 class Settings:
     """Base of the settings dataclasses (subclasses are `@dataclass`es)."""
 

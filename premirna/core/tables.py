@@ -14,6 +14,7 @@ from collections.abc import Collection
 import pandas as pd
 
 from premirna.core.errors import InputError
+from premirna.core.files import open_input
 
 #: Class label -> the word `classify` and the checkpoints use (the probability is of class 1).
 LABELS: dict[int, str] = {0: "not", 1: "pre-miRNA"}
@@ -38,6 +39,26 @@ TEXT_COLUMNS: frozenset[str] = frozenset(
 ALL_TEXT = "all"
 
 
+def _check_rectangular(path: str | os.PathLike[str]) -> None:
+    """InputError naming the first line whose number of tab-separated fields is not the header's
+    (pandas would fill a short row with empty cells, and the error would surface later as an empty
+    sequence with no line number)."""
+    fields = None
+    try:
+        with open_input(path) as handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip(b"\r\n"):
+                    continue
+                count = line.count(b"\t") + 1
+                if fields is None:
+                    fields = count
+                elif count != fields:
+                    raise InputError(path, f"line {number} has {count} tab-separated fields but "
+                                           f"the header has {fields}")
+    except (EOFError, OSError) as err:  # a corrupt or truncated gzip file
+        raise InputError(path, f"unreadable gzip file ({err})") from None
+
+
 def read_table(
     path: str | os.PathLike[str],
     required: Collection[str] = (),
@@ -52,6 +73,7 @@ def read_table(
     Raises InputError when the file cannot be read, lacks a `required` column, or (with
     `nonempty`) has no rows.
     """
+    _check_rectangular(path)
     try:
         if text == ALL_TEXT:
             table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, na_filter=False)

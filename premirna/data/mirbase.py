@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from premirna.core.errors import InputError
-from premirna.rna.seqio import ReadResult, open_text, read_records
+from premirna.rna.seqio import ReadResult, read_records, text_lines
 from premirna.rna.sequence import to_rna
 
 log = logging.getLogger(__name__)
@@ -72,6 +72,23 @@ def species_filter(species: str | Iterable[str]) -> frozenset[str] | None:
     return chosen
 
 
+def release_species(hairpin_fa: str | os.PathLike[str]) -> frozenset[str]:
+    """The species prefixes in a release's ``hairpin.fa`` (its headers only: a quick scan)."""
+    return frozenset(
+        species_of(line[1:].split(maxsplit=1)[0])
+        for _, line in text_lines(hairpin_fa, strict=False)
+        if line.startswith(">") and line[1:].strip()
+    )
+
+
+def missing_species(
+    species: str | Iterable[str], hairpin_fa: str | os.PathLike[str]
+) -> list[str]:
+    """The prefixes of the `species` setting that `hairpin_fa` has no hairpin of (none for all)."""
+    chosen = species_filter(species)
+    return [] if chosen is None else sorted(chosen - release_species(hairpin_fa))
+
+
 def _wanted(mirbase_id: str, chosen: frozenset[str] | None) -> bool:
     return chosen is None or species_of(mirbase_id) in chosen
 
@@ -105,45 +122,43 @@ def _entries(path: Path) -> Iterator[_Entry]:
     entry: _Entry | None = None
     in_sequence = False
     feature_qualifier: str | None = None  # the qualifier being continued over several FT lines
-    with open_text(path) as handle:
-        for number, raw in enumerate(handle, start=1):
-            line = raw.rstrip("\n")
-            if not line.strip():
-                continue
-            code, text = line[:2], line[5:].strip()
-            if entry is None:
-                if code != "ID":
-                    raise InputError(
-                        path,
-                        f"line {number}: expected an 'ID' line to start an entry, got {code!r}",
-                    )
-                entry = _Entry(number, features=[])
-            if code == "//":
-                yield entry
-                entry, in_sequence, feature_qualifier = None, False, None
-                continue
-            if in_sequence:
-                # "     uacacugugg auccggugag ...        60": letters in groups, then a count.
-                entry.sequence += "".join(part for part in text.split() if not part.isdigit())
-                continue
-            if code == "ID":
-                if entry.id:
-                    raise InputError(
-                        path,
-                        f"line {number}: a new 'ID' line before the '//' that ends the entry",
-                        record=f"{entry.id} (line {entry.line})",
-                    )
-                entry.id = text.split()[0] if text else ""
-                length = _ID_LENGTH.search(text)
-                entry.declared_length = int(length.group(1)) if length else None
-            elif code == "AC":
-                entry.accession = text.rstrip(";").split(";")[0].strip()
-            elif code == "DE":
-                entry.description = f"{entry.description} {text}".strip()
-            elif code == "FT":
-                feature_qualifier = _feature_line(path, entry, number, line, feature_qualifier)
-            elif code == "SQ":
-                in_sequence = True
+    for number, line in text_lines(path):
+        if not line.strip():
+            continue
+        code, text = line[:2], line[5:].strip()
+        if entry is None:
+            if code != "ID":
+                raise InputError(
+                    path,
+                    f"line {number}: expected an 'ID' line to start an entry, got {code!r}",
+                )
+            entry = _Entry(number, features=[])
+        if code == "//":
+            yield entry
+            entry, in_sequence, feature_qualifier = None, False, None
+            continue
+        if in_sequence:
+            # "     uacacugugg auccggugag ...        60": letters in groups, then a count.
+            entry.sequence += "".join(part for part in text.split() if not part.isdigit())
+            continue
+        if code == "ID":
+            if entry.id:
+                raise InputError(
+                    path,
+                    f"line {number}: a new 'ID' line before the '//' that ends the entry",
+                    record=f"{entry.id} (line {entry.line})",
+                )
+            entry.id = text.split()[0] if text else ""
+            length = _ID_LENGTH.search(text)
+            entry.declared_length = int(length.group(1)) if length else None
+        elif code == "AC":
+            entry.accession = text.rstrip(";").split(";")[0].strip()
+        elif code == "DE":
+            entry.description = f"{entry.description} {text}".strip()
+        elif code == "FT":
+            feature_qualifier = _feature_line(path, entry, number, line, feature_qualifier)
+        elif code == "SQ":
+            in_sequence = True
     if entry is not None:
         raise InputError(
             path,

@@ -22,28 +22,13 @@ import pandas as pd
 from premirna.core.atomic import write_tsv
 from premirna.core.errors import InputError
 from premirna.core.seeds import stream
-from premirna.core.splits import SPLITS
+from premirna.core.splits import DEFAULT_FRACTIONS, SPLITS, check_fractions
 from premirna.core.tables import MATURE_COLUMNS, MOLECULE_COLUMNS, MOLECULES_COLUMNS
-from premirna.data.mirbase import read_hairpin_fasta, read_mirna_dat
+from premirna.data.mirbase import missing_species, read_hairpin_fasta, read_mirna_dat
 from premirna.data.negatives import CODING_SPECIES, build_negatives, sample_rows
 from premirna.rna.folding import DEFAULT_FOLD, FoldSettings
 
 log = logging.getLogger(__name__)
-
-DEFAULT_FRACTIONS: dict[str, float] = {"train": 0.7, "val": 0.15, "test": 0.15}
-
-
-def check_fractions(fractions: Mapping[str, float]) -> dict[str, float]:
-    """Validate split fractions: exactly train/val/test, each >= 0, summing to 1."""
-    if set(fractions) != set(SPLITS):
-        raise ValueError(f"split fractions need exactly the keys {SPLITS}, got {sorted(fractions)}")
-    values = {name: float(fractions[name]) for name in SPLITS}
-    if any(value < 0 for value in values.values()):
-        raise ValueError(f"split fractions must be >= 0: {values}")
-    if abs(sum(values.values()) - 1.0) > 1e-6:
-        raise ValueError(f"split fractions must sum to 1, not {sum(values.values())}: {values}")
-    return values
-
 
 def _group_strata(molecules: pd.DataFrame, codes: np.ndarray) -> pd.DataFrame:
     """The (label, species) of each group of identical sequences: its most common pair.
@@ -161,8 +146,15 @@ def _select_positives(
     positives, iupac_dropped = _positives(hairpin_fa, species, iupac, source)
     counts: dict[str, int] = {"hairpins_read": len(positives) + iupac_dropped}
     counts["iupac_dropped"] = iupac_dropped
+    missing = missing_species(species, hairpin_fa)
+    if missing:
+        raise InputError(
+            hairpin_fa,
+            f"no hairpins of species {', '.join(missing)} in this release (check "
+            "download.species: miRBase prefixes such as hsa or mmu)",
+        )
     if positives.empty:
-        raise InputError(hairpin_fa, f"no hairpins of species {species} (check download.species)")
+        raise InputError(hairpin_fa, f"no usable hairpins of species {species} (check iupac)")
     if max_per_class is not None and len(positives) > max_per_class:
         positives = sample_rows(positives, max_per_class, stream(seed, "download_cap"))
     counts["positives"] = len(positives)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from premirna.core.errors import InputError
+from premirna.core.files import load_npz
 from premirna.encode.image import IMAGE_SHAPE
 from premirna.encode.render import encode_many
 from premirna.rna.folding import DEFAULT_FOLD, FoldSettings, fold_sequences
@@ -34,18 +35,27 @@ class ImageSet:
     images: np.ndarray  # uint8, N x 25 x 100 x 3
     labels: np.ndarray  # int64, N (1 = pre-miRNA)
     encodable: np.ndarray = field(default=None)  # type: ignore[assignment]  # bool, N
+    lengths: np.ndarray = field(default=None)  # type: ignore[assignment]  # int, N; -1 unknown
 
     def __post_init__(self) -> None:
         if self.encodable is None:
             self.encodable = np.ones(len(self.labels), dtype=bool)
+        if self.lengths is None:
+            self.lengths = np.full(len(self.labels), -1, dtype=np.int64)
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def subset(self, index: np.ndarray) -> ImageSet:
         return ImageSet(
-            self.ids[index], self.images[index], self.labels[index], self.encodable[index]
+            self.ids[index], self.images[index], self.labels[index], self.encodable[index],
+            self.lengths[index],
         )
+
+    def length_range(self) -> tuple[int, int] | None:
+        """(shortest, longest) molecule in nt, or None when the file recorded no lengths."""
+        known = self.lengths[self.lengths >= 0]
+        return (int(known.min()), int(known.max())) if len(known) else None
 
     def fingerprint(self) -> str:
         """`fingerprint` of the set's ids and labels."""
@@ -56,21 +66,14 @@ def read_images(
     path: str | os.PathLike[str], *, encodable_only: bool = True, as_uint8: bool = True
 ) -> ImageSet:
     """Read an npz of images: ``images`` (N x 25 x 100 x 3) and, where present, ``ids``,
-    ``labels`` and ``encodable`` (the encode stage writes all four; the generate stage no labels).
+    ``labels``, ``encodable`` and ``lengths`` (nt; the encode stage writes all five, the generate
+    stage no labels).
 
     With `encodable_only`, images without a hairpin loop (all black) are left out. With
     `as_uint8`, images stored as floats are rounded back to uint8. Raises InputError when the file
     is not an npz archive (pickled arrays are refused) or its arrays do not fit.
     """
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise InputError(path, "no such file") from None
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
-        raise InputError(path, f"not a numpy .npz archive ({err})") from None
-    if not hasattr(archive, "files"):
-        raise InputError(path, "a single array, not an .npz archive with 'images' and 'ids'")
-    with archive as data:
+    with load_npz(path, "a numpy .npz archive of images") as data:
         if "images" not in data.files:
             raise InputError(path, f"no 'images' array (arrays: {', '.join(data.files)})")
         try:
@@ -79,6 +82,8 @@ def read_images(
             labels = data["labels"].astype(np.int64).reshape(-1) if "labels" in data else None
             ids = data["ids"].astype(str) if "ids" in data else np.arange(n).astype(str)
             keep = data["encodable"].astype(bool) if "encodable" in data else np.ones(n, bool)
+            lengths = (data["lengths"].astype(np.int64).reshape(-1) if "lengths" in data
+                       else np.full(n, -1, np.int64))
         except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
             # object arrays need pickle, which is not allowed
             raise InputError(path, f"cannot read the arrays: {err}") from None
@@ -87,14 +92,13 @@ def read_images(
                                f"got {images.shape}")
     if labels is None:
         labels = np.full(n, -1, dtype=np.int64)
-    if not len(ids) == len(labels) == len(keep) == n:
-        raise InputError(path, f"{n} images but {len(ids)} ids, {len(labels)} labels and "
-                               f"{len(keep)} encodable flags")
+    if not len(ids) == len(labels) == len(keep) == len(lengths) == n:
+        raise InputError(path, f"{n} images but {len(ids)} ids, {len(labels)} labels, "
+                               f"{len(keep)} encodable flags and {len(lengths)} lengths")
     if as_uint8 and images.dtype != np.uint8:
         images = np.clip(np.rint(images), 0, 255).astype(np.uint8)
-    if encodable_only:
-        return ImageSet(ids[keep], images[keep], labels[keep], keep[keep])
-    return ImageSet(ids, images, labels, keep)
+    found = ImageSet(ids, images, labels, keep, lengths)
+    return found.subset(keep) if encodable_only else found
 
 
 def fold_and_encode(

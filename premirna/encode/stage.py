@@ -13,12 +13,13 @@ import pandas as pd
 from premirna.core.atomic import save_npz, write_tsv
 from premirna.core.errors import InputError
 from premirna.core.figures import pyplot, save_figure
+from premirna.core.files import check_output
 from premirna.core.splits import SPLITS
 from premirna.core.tables import read_table
 from premirna.encode.decode import decode_many
 from premirna.encode.images import read_images
 from premirna.encode.render import encode_many
-from premirna.rna.folding import DEFAULT_FOLD, FoldSettings, fold_sequences
+from premirna.rna.folding import DEFAULT_FOLD, FoldSettings, fold_sequences, sequence_problem
 
 log = logging.getLogger(__name__)
 
@@ -44,28 +45,31 @@ def encode_table(
     """`python -m premirna encode IN.tsv OUT.npz`: draw every row of a table.
 
     IN has columns ``id``, ``sequence`` and optionally ``structure`` (folded with energy model
-    `fold` when the column is absent). OUT holds ``ids`` (str), ``images``
-    (uint8, N x 25 x 100 x 3) and ``encodable`` (bool). Returns the number of rows; logs how many
-    had no hairpin loop.
+    `fold` when the column is absent). OUT holds ``ids`` (str), ``images`` (uint8,
+    N x 25 x 100 x 3), ``encodable`` (bool) and ``lengths`` (int32, nt). Returns the number of
+    rows; logs how many had no hairpin loop. Ids must be unique, as `fold` and `classify` ask.
     """
+    check_output(out_npz)
     table = read_table(in_tsv, ("id", "sequence"))
+    duplicated = table["id"][table["id"].duplicated()]
+    if len(duplicated):
+        raise InputError(in_tsv, "duplicate id", record=duplicated.iloc[0])
     sequences = table["sequence"].tolist()
     if "structure" in table.columns:
         structures = table["structure"].tolist()
     else:
-        for index, sequence in enumerate(sequences):
-            if not sequence:
-                raise InputError(in_tsv, "empty sequence", table["id"].iat[index])
-        try:
-            folds = fold_sequences(sequences, processes=processes, fold=fold)
-        except ValueError as err:  # fold names the 0-based index of a sequence it cannot fold
-            raise InputError(in_tsv, str(err)) from err
+        for record_id, sequence in zip(table["id"], sequences, strict=True):
+            problem = sequence_problem(sequence)
+            if problem:
+                raise InputError(in_tsv, problem, record=record_id)
+        folds = fold_sequences(sequences, processes=processes, fold=fold)
         structures = [structure for structure, _ in folds]
     images, encodable = _encode_rows(table, sequences, structures, in_tsv)
     if (~encodable).any():
         log.warning("%d of %d rows have no hairpin loop: all-black images",
                     int((~encodable).sum()), len(encodable))
-    save_npz(out_npz, ids=table["id"].to_numpy(dtype=str), images=images, encodable=encodable)
+    save_npz(out_npz, ids=table["id"].to_numpy(dtype=str), images=images, encodable=encodable,
+             lengths=np.array([len(s) for s in sequences], dtype=np.int32))
     return len(table)
 
 
@@ -75,6 +79,7 @@ def decode_file(in_npz: str | os.PathLike[str], out_tsv: str | os.PathLike[str])
     IN holds ``images`` (N x 25 x 100 x 3 uint8) and optionally ``ids``; OUT has columns ``id``,
     ``sequence``, ``structure`` (empty for an all-black image). Returns the number of rows.
     """
+    check_output(out_tsv)
     found = read_images(in_npz, encodable_only=False, as_uint8=False)
     ids, images = found.ids, found.images
     try:
@@ -98,8 +103,9 @@ def encode_splits(
     """The `encode` stage: ``results/fold/folded.tsv`` -> one npz per split and an example figure.
 
     `outputs` maps each split (train, val, test) to its npz: ``ids`` (str), ``images`` (uint8),
-    ``labels`` (int8) and ``encodable`` (bool; False = no hairpin loop, an all-black image to
-    leave out of training). `examples_png` shows `n_examples` positives and as many negatives
+    ``labels`` (int8), ``encodable`` (bool; False = no hairpin loop, an all-black image to
+    leave out of training) and ``lengths`` (int32, nt: the classifier records the range it was
+    trained on). `examples_png` shows `n_examples` positives and as many negatives
     (seeded choice among the encodable test rows, or any split if test has too few). Returns the
     rows per split.
     """
@@ -117,12 +123,13 @@ def encode_splits(
     )
     labels = table["label"].astype(np.int8).to_numpy()
     ids = table["id"].to_numpy(dtype=str)
+    lengths = table["sequence"].str.len().to_numpy(dtype=np.int32)
     split = table["split"].to_numpy()
     counts: dict[str, int] = {}
     for name in SPLITS:
         rows = split == name
         save_npz(outputs[name], ids=ids[rows], images=images[rows], labels=labels[rows],
-                 encodable=encodable[rows])
+                 encodable=encodable[rows], lengths=lengths[rows])
         counts[name] = int(rows.sum())
         log.info("%s: %d molecules, %d without a hairpin loop", name, counts[name],
                  int((~encodable[rows]).sum()))

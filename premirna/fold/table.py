@@ -21,10 +21,17 @@ import RNA
 
 from premirna.core.atomic import atomic_open, write_tsv
 from premirna.core.errors import InputError
+from premirna.core.files import check_output
 from premirna.core.logs import Progress
 from premirna.core.tables import ALL_TEXT, read_table
 from premirna.fold.chunks import chunk_count
-from premirna.rna.folding import DEFAULT_FOLD, FoldSettings, fold_sequences, sequence_problem
+from premirna.rna.folding import (
+    DEFAULT_FOLD,
+    MAX_FOLD_LENGTH,
+    FoldSettings,
+    fold_sequences,
+    sequence_problem,
+)
 from premirna.rna.seqio import read_records
 from premirna.rna.structure import FEATURE_COLUMNS, features
 
@@ -220,18 +227,32 @@ def fold_file(
     out_tsv: str | os.PathLike[str],
     processes: int = 1,
     fold: FoldSettings = DEFAULT_FOLD,
+    max_length: int = MAX_FOLD_LENGTH,
 ) -> pd.DataFrame:
     """Fold every record of a sequence file (FASTA, RNAfold or triplet-SVM format, .gz allowed).
 
     Writes `out_tsv` with the columns `FILE_COLUMNS` (id, sequence, structure, mfe and the
     hairpin features); a structure already in the file is ignored and folded afresh. IUPAC letters
     are kept (ViennaRNA leaves them unpaired). Raises InputError naming the record for an
-    unreadable record or a sequence that cannot be folded.
+    unreadable record, a sequence that cannot be folded or one longer than `max_length`, before
+    any folding.
     """
+    check_output(out_tsv)
+    if processes < 1:
+        raise ValueError(f"processes must be at least 1, not {processes}")
     records = read_records(in_path, iupac="keep").records
     ids = [record.id for record in records]
     sequences = [record.sequence for record in records]
     _check_sequences(in_path, ids, sequences)
+    for record_id, sequence in zip(ids, sequences, strict=True):
+        if len(sequence) > max_length:
+            raise InputError(
+                in_path,
+                f"{len(sequence)} nt, longer than the longest fold allowed ({max_length} nt: "
+                "folding time grows with the cube of the length); cut long sequences into "
+                "overlapping windows (such as 200 nt, step 50) or raise --max-length",
+                record=record_id,
+            )
     folds = _fold_columns(sequences, processes, fold, f"fold {Path(in_path).name}")
     table = pd.concat([pd.DataFrame({"id": ids, "sequence": sequences}), folds], axis=1)
     write_tsv(table, out_tsv)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from premirna.core.settings import Settings
+from premirna.core.settings import Settings, check_bounds
 from premirna.generator.conditions import CONDITION_ATTRIBUTES
 from premirna.generator.network import DERIVED, CVAEConfig
 
@@ -50,5 +50,14 @@ class CVAETrainConfig(Settings):
         return values
 
     def check(self) -> None:
+        check_bounds(
+            self,
+            at_least={"bins": 2, "epochs": 1, "batch_size": 1, "weight_decay": 0, "beta": 0,
+                      "kl_anneal_epochs": 0, "free_bits": 0, "grad_clip": 0, "patience": 0,
+                      "threads": 1, "condition_dropout": 0, "unconditional_rate": 0,
+                      "word_dropout": 0},
+            above={"learning_rate": 0},
+            at_most={"condition_dropout": 1, "unconditional_rate": 1, "word_dropout": 1},
+        )
         if self.lr_schedule not in ("cosine", "none"):
             raise ValueError(f"train_cvae.lr_schedule {self.lr_schedule!r}: cosine or none")

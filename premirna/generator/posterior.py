@@ -22,7 +22,9 @@ def load_cvae(
     path: str | Path, device: str | torch.device = "cpu"
 ) -> tuple[CVAE, dict[str, Any]]:
     """Rebuild the network of a checkpoint from its `model_args`; (model in eval mode, dict)."""
-    return load_model(path, lambda args: CVAE(CVAEConfig.from_saved(args)), device)
+    return load_model(
+        path, lambda args: CVAE(CVAEConfig.from_saved(args)), device, kind="generator"
+    )
 
 
 def encode_posterior(

@@ -36,6 +36,7 @@ import pandas as pd
 import torch
 
 from premirna.core.atomic import write_tsv
+from premirna.core.errors import TrainingError, check_finite_loss
 from premirna.core.seeds import cvae_epoch_seed
 from premirna.core.tables import LABELS, read_folded
 from premirna.encode.image import ENCODING_VERSION
@@ -60,8 +61,9 @@ HISTORY_COLUMNS = ["epoch", "beta", "recon", "kl", "total", "val_recon", "val_kl
 
 
 def _config_key(config: CVAETrainConfig) -> str:
-    """What must match for a checkpoint to be resumed (not threads, device or epochs)."""
-    return settings_key(config.to_dict(), ("threads", "device", "epochs"))
+    """What must match for a checkpoint to be resumed: every setting that shapes the training
+    (the epochs too: they set the cosine schedule), not the threads or device."""
+    return settings_key(config.to_dict(), ("threads", "device"))
 
 
 @dataclass
@@ -109,21 +111,14 @@ def _resume(run: _Run, last_path: Path, key: str, fingerprint: str, device: Any)
     log.info("resuming from %s after epoch %d", last_path, run.next_epoch - 1)
 
 
-def _end_epoch(
-    run: _Run, row: dict[str, float], base: dict[str, Any], model_path: str | Path,
-    last_path: Path,
-) -> None:
-    """Record the epoch: the best checkpoint on improvement, then the resumable one."""
+def _end_epoch(run: _Run, row: dict[str, float], base: dict[str, Any], last_path: Path) -> None:
+    """Record the epoch: keep the best weights on improvement, write the resumable checkpoint
+    (which holds them; the model file itself is written once, when training ends)."""
     epoch = int(row["epoch"])
     run.history.append(row)
     if row["val"] < run.best_metric:
         run.best_metric, run.best_epoch = row["val"], epoch
         run.best_state = {k: v.detach().clone() for k, v in run.model.state_dict().items()}
-        save_checkpoint(
-            {**base, "model": run.best_state, "optimizer": run.optimizer.state_dict(),
-             "epoch": epoch, "best_metric": run.best_metric, "best_epoch": run.best_epoch,
-             "history": run.history}, model_path,
-        )
     save_checkpoint(
         {**base, "model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(),
          "best_model": run.best_state, "epoch": epoch, "best_metric": run.best_metric,
@@ -138,6 +133,7 @@ def _base(
 ) -> dict[str, Any]:
     """What every checkpoint of the run holds besides the weights: enough to rebuild and use it."""
     return {
+        "kind": "generator",
         "model_args": model_config.to_dict(),
         "config": config.to_dict(),
         "bins": bins,
@@ -163,9 +159,10 @@ def fit(
 ) -> tuple[CVAE, dict[str, Any]]:
     """Train on `train`, keep the epoch with the best validation loss; return (model, checkpoint).
 
-    Writes the best checkpoint to `model_path` and, after every epoch, the resumable state to
-    `last_path` (default: `last.pt` beside `model_path`). With `resume`, a `last_path` written
-    for the same data and configuration is continued.
+    Writes, after every epoch, the resumable state to `last_path` (default: `last.pt` beside
+    `model_path`), and the best checkpoint to `model_path` when training ends. With `resume`, a
+    `last_path` written for the same data and configuration is continued. Raises TrainingError
+    when a loss becomes NaN or infinite.
     """
     use_threads(config.threads)
     device = choose_device(config.device)
@@ -211,17 +208,24 @@ def fit(
             epoch, config.epochs, beta, recon_mean, kl_mean, val_recon, val_kl, val_metric,
             row["seconds"],
         )
-        _end_epoch(run, row, base, model_path, last_path)
+        check_finite_loss(
+            {"training loss": total_mean, "validation loss": val_metric},
+            f"train_cvae epoch {epoch}",
+            f"lower train_cvae.learning_rate (now {config.learning_rate:g}) or grad_clip",
+        )
+        _end_epoch(run, row, base, last_path)
         if config.patience and epoch - run.best_epoch >= config.patience:
             log.info("no improvement for %d epochs: stopping", config.patience)
             break
+    if run.best_epoch == 0:
+        raise TrainingError(f"train_cvae: no epoch was trained ({last_path} holds a finished "
+                            "run without a best epoch); delete it to start over")
     run.model.load_state_dict(run.best_state)
     run.model.eval()
     checkpoint = {**base, "model": run.best_state, "optimizer": run.optimizer.state_dict(),
                   "epoch": run.best_epoch, "best_metric": run.best_metric,
                   "best_epoch": run.best_epoch, "history": run.history}
-    # The best checkpoint is rewritten with the full history (and written at all after a resume
-    # that had nothing left to train).
+    # Written only now, so an interrupted run never leaves a best-so-far model at the final name.
     save_checkpoint(checkpoint, model_path)
     return run.model, checkpoint
 

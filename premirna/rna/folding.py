@@ -20,7 +20,7 @@ from typing import Any
 import RNA
 
 from premirna.core.logs import Progress
-from premirna.core.settings import Settings
+from premirna.core.settings import Settings, check_bounds
 
 # What ViennaRNA may be given: RNA/DNA letters and IUPAC codes, either case. RNAlib itself
 # accepts anything (an "X" or a space folds as unpaired), so a typo would pass silently.
@@ -45,6 +45,7 @@ class FoldSettings(Settings):
         self.check()
 
     def check(self) -> None:
+        check_bounds(self, at_least={"temperature": 0}, at_most={"temperature": 100})
         if self.dangles not in (0, 1, 2, 3):
             raise ValueError(f"dangles must be 0, 1, 2 or 3, not {self.dangles!r}")
 
@@ -76,6 +77,11 @@ class FoldSettings(Settings):
         }
 
 DEFAULT_FOLD = FoldSettings()
+
+
+#: The longest sequence the fold command folds unless told otherwise. Folding time grows with the
+#: cube of the length (a 10,000-nt sequence: 14 minutes and 1 GB); pre-miRNAs are under 200 nt.
+MAX_FOLD_LENGTH = 1000
 
 
 def sequence_problem(sequence: str) -> str | None:

@@ -17,13 +17,14 @@ import gzip
 import logging
 import os
 import re
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
 
 from premirna.core.atomic import atomic_open
 from premirna.core.errors import InputError
+from premirna.core.files import open_input
 from premirna.rna.sequence import IUPAC_LETTERS, RNA_LETTERS, to_rna
 
 log = logging.getLogger(__name__)
@@ -75,14 +76,28 @@ class ReadResult:
         return iter(self.records)
 
 
-def open_text(path: str | os.PathLike[str]) -> IO[str]:
-    """Open a text file for reading, through gzip when the name ends in ``.gz``.
+def text_lines(path: str | os.PathLike[str], *, strict: bool = True) -> Iterator[tuple[int, str]]:
+    """(line number, line without its LF or CRLF) of a UTF-8 text file, gunzipped for ``.gz``.
 
-    Universal newlines turn CRLF (the triplet-SVM and microPred files) into LF.
+    Each line is decoded alone, so bytes that are not UTF-8 (a binary file, or a header saved as
+    Windows-1252) raise InputError naming their line and column; `strict=False` replaces them.
+    A truncated or corrupt gzip file raises InputError too. CRLF (the triplet-SVM and microPred
+    files) reads as LF.
     """
-    if str(path).endswith(".gz"):
-        return gzip.open(path, "rt", encoding="ascii", newline=None)
-    return open(path, encoding="ascii", newline=None)  # noqa: SIM115
+    try:
+        with open_input(path) as handle:
+            for number, raw in enumerate(handle, start=1):
+                try:
+                    text = raw.decode("utf-8", "strict" if strict else "replace")
+                except UnicodeDecodeError as err:
+                    raise InputError(
+                        path,
+                        f"line {number}, column {err.start + 1}: byte 0x{raw[err.start]:02x} is "
+                        "not UTF-8 text (a binary file, or text saved in another encoding?)",
+                    ) from err
+                yield number, text.rstrip("\r\n")
+    except (gzip.BadGzipFile, EOFError, zlib.error) as err:
+        raise InputError(path, f"unreadable gzip file ({err})") from err
 
 
 @dataclass
@@ -95,26 +110,18 @@ class _RawRecord:
 def _raw_records(path: Path) -> Iterator[_RawRecord]:
     """Group the non-blank lines of a file into header + body, checking only the grouping."""
     current: _RawRecord | None = None
-    try:
-        with open_text(path) as handle:
-            for number, raw in enumerate(handle, start=1):
-                text = raw.strip()
-                if not text:
-                    continue
-                if text.startswith(">"):
-                    if current is not None:
-                        yield current
-                    current = _RawRecord(text[1:].strip(), number)
-                elif current is None:
-                    raise InputError(
-                        path, f"line {number}: sequence data before the first '>' header"
-                    )
-                else:
-                    current.body.append((number, text))
-    except UnicodeDecodeError as err:
-        raise InputError(path, f"not a plain-text sequence file ({err.reason})") from err
-    except (gzip.BadGzipFile, EOFError) as err:
-        raise InputError(path, f"unreadable gzip file ({err})") from err
+    for number, raw in text_lines(path):
+        text = raw.strip()
+        if not text:
+            continue
+        if text.startswith(">"):
+            if current is not None:
+                yield current
+            current = _RawRecord(text[1:].strip(), number)
+        elif current is None:
+            raise InputError(path, f"line {number}: sequence data before the first '>' header")
+        else:
+            current.body.append((number, text))
     if current is not None:
         yield current
 

@@ -57,3 +57,34 @@ def test_classify_fasta_scores_every_record_in_order(tiny_cnn, tmp_path):
     assert scored["probability"].between(0, 1).all()
     assert set(scored["prediction"]) <= {"pre-miRNA", "not"}
     assert len(table) == len(records)
+
+
+def test_molecules_outside_the_training_domain_get_a_status_and_no_call(tiny_cnn, tmp_path):
+    """The checkpoint records the lengths trained on; a 12-nt or a 300-nt molecule, or one
+    whose fold has fewer than 18 base pairs, gets no probability (the 300-nt one is not folded)."""
+    import torch
+
+    from premirna.classifier.classify import classify_fasta
+    from premirna.training.checkpoints import save_checkpoint
+
+    checkpoint = torch.load(tiny_cnn, weights_only=True)
+    checkpoint["domain"] = {"min_length": 41, "max_length": 180}
+    model = tmp_path / "model.pt"
+    save_checkpoint(checkpoint, model)
+    weak = "GCAUCGAUGC" + "A" * 40 + "GCAUCGAUGC"  # 10 bp at most, 60 nt
+    records = [("mir21", MIR21), ("short", "GGGGAAAACCCC"), ("long", MIR21 * 4 + "ACGUACGUACGU"),
+               ("weak", weak)]
+    fasta = tmp_path / "in.fa"
+    fasta.write_text("".join(f">{name}\n{seq}\n" for name, seq in records))
+    table = classify_fasta(fasta, tmp_path / "out.tsv", model)
+    assert list(table["status"]) == ["ok", "too_short", "too_long", "no_hairpin"]
+    assert table.loc[1:, "probability"].isna().all()
+    assert (table.loc[1:, "prediction"] == "").all()
+    assert table.loc[2, "structure"] == "" and np.isnan(table.loc[2, "mfe"])  # never folded
+    assert table.loc[1, "structure"] and table.loc[3, "structure"]  # folded, shown, not called
+    assert 0 <= table.loc[0, "probability"] <= 1
+
+    wider = classify_fasta(fasta, tmp_path / "wide.tsv", model, min_length=10, max_length=400,
+                           min_pairs=0)
+    assert list(wider["status"]) == ["ok", "ok", "clipped", "ok"]
+    assert wider["probability"].notna().all()

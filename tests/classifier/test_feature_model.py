@@ -165,7 +165,7 @@ def test_bad_models_and_molecules_are_named(trained, tmp_path) -> None:
     text.write_text("not a model")
     with pytest.raises(InputError, match=f"{text}: not a feature-tree model"):
         load_feature_model(text)
-    with pytest.raises(InputError, match="cannot be read"):
+    with pytest.raises(InputError, match="a folder, not a file"):
         load_feature_model(tmp_path)  # a directory
     model = load_feature_model(path)
     with pytest.raises(ValueError, match="record hsa-x: structure has 3 characters"):

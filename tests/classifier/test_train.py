@@ -170,6 +170,39 @@ def test_resume_continues_from_the_saved_epoch(images, tmp_path):
     assert seen == [1]
 
 
+def test_a_fresh_start_never_hands_back_an_earlier_runs_model(images, tmp_path):
+    """An earlier run's best checkpoint in the folder is not this run's result: with another
+    configuration the training starts over and the model is the new one."""
+    first, _ = train_on_sets(images, None, tiny_config(epochs=2, seed=1), tmp_path)
+    second, checkpoint = train_on_sets(images, None, tiny_config(epochs=1, seed=2), tmp_path)
+    fresh, _ = train_on_sets(images, None, tiny_config(epochs=1, seed=2), tmp_path / "fresh")
+    assert state_equal(second.state_dict(), fresh.state_dict())
+    assert not state_equal(second.state_dict(), first.state_dict())
+    assert [row["epoch"] for row in checkpoint["history"]] == [1]
+    with pytest.raises(ValueError, match="train_cnn.epochs must be at least 1, not 0"):
+        tiny_config(epochs=0)
+
+
+def test_a_diverging_training_stops_with_the_epoch_and_a_hint(images, tmp_path):
+    from premirna.core.errors import TrainingError
+
+    config = tiny_config(learning_rate=1e12, mixup_alpha=0.0)
+    with pytest.raises(TrainingError, match=r"train_cnn \(train\) epoch 1: the training diverged"
+                       r".*lower the learning rate \(now 1e\+12\)"):
+        train_on_sets(images, None, config, tmp_path)
+    assert not (tmp_path / "train_best.pt").exists()
+
+
+def test_the_checkpoint_records_the_lengths_trained_on(images, tmp_path):
+    lengths = np.arange(len(images)) % 70 + 50  # 50 .. 119 nt
+    with_lengths = ImageSet(images.ids, images.images, images.labels, lengths=lengths)
+    _, checkpoint = train_on_sets(with_lengths, None, tiny_config(epochs=1), tmp_path)
+    assert checkpoint["domain"] == {"min_length": 50, "max_length": 119}
+    assert checkpoint["kind"] == "classifier"
+    _, unknown = train_on_sets(images, None, tiny_config(epochs=1), tmp_path / "unknown")
+    assert "domain" not in unknown
+
+
 def test_pretrain_then_fine_tune(images, tmp_path):
     config = tiny_config(pretrain=True, pretrain_epochs=1, epochs=1)
     _, checkpoint = train_on_sets(images, None, config, tmp_path, pretrain=images)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import os
+import stat
 
 import numpy as np
 import pandas as pd
@@ -53,3 +55,25 @@ def test_gzip_output_is_byte_identical_across_runs(tmp_path):
         with atomic_open(tmp_path / name) as handle:
             handle.write("ACGU\n" * 100)
     assert (tmp_path / "a.txt.gz").read_bytes() == (tmp_path / "b.txt.gz").read_bytes()
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600)])
+def test_written_files_honour_the_umask(tmp_path, umask, mode):
+    import torch
+
+    from premirna.core.figures import pyplot, save_figure
+    from premirna.training.checkpoints import save_checkpoint
+
+    old = os.umask(umask)
+    try:
+        write_tsv(pd.DataFrame({"a": [1]}), tmp_path / "t.tsv")
+        save_npz(tmp_path / "a.npz", x=np.zeros(2))
+        with atomic_open(tmp_path / "t.gz") as handle:
+            handle.write("x")
+        save_checkpoint({"w": torch.zeros(1)}, tmp_path / "m.pt")
+        fig = pyplot().figure()
+        save_figure(fig, tmp_path / "f.png")
+    finally:
+        os.umask(old)
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()}
+    assert modes == dict.fromkeys(["t.tsv", "a.npz", "t.gz", "m.pt", "f.png"], mode)

@@ -57,7 +57,8 @@ FUNCTIONS: dict[str, tuple[Any, dict[str, str]]] = {
                                    "timeout_s": "timeout_s"}),
     "encode": (encode_splits, {"n_examples": "n_examples"}),
     "evaluate_cnn": (evaluate_cnn, {"threshold": "threshold", "batch_size": "batch_size"}),
-    "classify": (classify_fasta, {"threshold": "threshold"}),
+    "classify": (classify_fasta, {key: key for key in (
+        "threshold", "min_length", "max_length", "min_pairs")}),
     "validate": (validate, {"diversity_sample": "diversity_sample"}),
 }
 
@@ -183,3 +184,39 @@ def test_settings_base_rejects_unknown_keys_checks_and_round_trips():
         _Example.from_dict({"size": 0})
     # A checkpoint's dict may hold keys of another version: they are ignored when read back.
     assert _Example.from_saved({"size": 4, "gone": True}) == _Example(size=4)
+
+
+def schema_bounds(node: dict) -> list[tuple[str, Any]]:
+    """(key, a value just outside a bound) for every bounded number directly below `node`."""
+    out = []
+    for key, sub in node.get("properties", {}).items():
+        step = 1 if sub.get("type") == "integer" else 0.5
+        for bound, outside in (("minimum", -step), ("maximum", step),
+                               ("exclusiveMinimum", 0), ("exclusiveMaximum", 0)):
+            if bound in sub:
+                out.append((key, sub[bound] + outside))
+    return out
+
+
+BOUNDED = [
+    (name, key, value)
+    for name in ("fold", "train_cnn", "train_cvae")
+    for key, value in schema_bounds(section(name))
+    if key != "chunk_size"  # read by the rules, not by a dataclass
+] + [("train_cnn", f"pretrain.{key}", value)
+     for key, value in schema_bounds(section("train_cnn.pretrain")) if key in PRETRAIN_KEYS]
+
+
+@pytest.mark.parametrize("name, key, value", BOUNDED, ids=[f"{n}.{k}={v}" for n, k, v in BOUNDED])
+def test_settings_refuse_what_the_schema_refuses(name, key, value):
+    """The package's settings hold the schema's bounds, so a stage run without Snakemake (the CLI,
+    a notebook) refuses the same values, naming the setting."""
+    values: dict[str, Any] = {}
+    if key.startswith("pretrain."):
+        values["pretrain"] = {key.split(".")[1]: value}
+        field_name = PRETRAIN_KEYS[key.split(".")[1]]
+    else:
+        values[key] = value
+        field_name = key
+    with pytest.raises(ValueError, match=rf"{name}\.{field_name} must be"):
+        DATACLASSES[name].from_dict(values)

@@ -15,7 +15,6 @@ from premirna.data.molecules import (
     MOLECULES_COLUMNS,
     assign_splits,
     build_molecules,
-    check_fractions,
 )
 
 rows = st.lists(
@@ -83,17 +82,6 @@ def test_unique_sequences_follow_the_fractions_per_stratum(n, raw, seed):
 def test_seed_changes_the_split():
     frame = frame_of([(f"{'ACGU'[i % 4]}{i}", i % 2, "hsa") for i in range(200)])
     assert not assign_splits(frame, None, 1).equals(assign_splits(frame, None, 2))
-
-
-def test_check_fractions():
-    assert check_fractions({"train": 0.8, "val": 0.1, "test": 0.1})["train"] == 0.8
-    for bad in (
-        {"train": 0.8, "val": 0.1},
-        {"train": 0.8, "val": 0.3, "test": -0.1},
-        {"train": 0.5, "val": 0.1, "test": 0.1},
-    ):
-        with pytest.raises(ValueError):
-            check_fractions(bad)
 
 
 # --- the stage function on the real miRBase slice ---------------------------------------------

@@ -532,5 +532,5 @@ def test_decode_file_names_the_id(tmp_path):
     assert err.value.record == "second"
     assert not (tmp_path / "out.tsv").exists()
     np.save(tmp_path / "plain.npy", images)
-    with pytest.raises(InputError, match="not an .npz archive"):
+    with pytest.raises(InputError, match=r"a single numpy array \(.npy\), not a numpy .npz"):
         decode_file(tmp_path / "plain.npy", tmp_path / "out.tsv")

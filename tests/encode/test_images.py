@@ -40,7 +40,7 @@ def test_files_without_labels_or_ids_get_placeholders(tmp_path):
     [
         (lambda p: p.write_text("id\tsequence\n"), "not a numpy .npz archive"),
         (lambda p: np.save(p.with_suffix(".npy"), np.zeros(3)) or p.with_suffix(".npy").rename(p),
-         "a single array"),
+         "a single numpy array"),
         (lambda p: np.savez(p, pictures=np.zeros(3)), "no 'images' array"),
         (lambda p: np.savez(p, images=np.zeros((2, 100, 25, 3), np.uint8)), "must be N x 25"),
         (lambda p: np.savez(p, images=np.zeros((2, *IMAGE_SHAPE), np.uint8), ids=np.array(["x"])),

@@ -222,6 +222,8 @@ def test_resume_after_interruption_equals_uninterrupted(
         fit(train, val, config, tmp_path / "parts" / "model.pt", resume=False)
     monkeypatch.setattr(generator_train, "save_checkpoint", real_save)
     assert torch.load(saved_last[0], weights_only=True)["epoch"] == 1
+    # The best-so-far model is inside last.pt, never at the final name of an unfinished run.
+    assert not (tmp_path / "parts" / "model.pt").exists()
     resumed, checkpoint = fit(train, val, config, tmp_path / "parts" / "model.pt")
     assert [row["epoch"] for row in checkpoint["history"]] == [1, 2, 3]
     for key, value in whole.state_dict().items():
@@ -230,6 +232,26 @@ def test_resume_after_interruption_equals_uninterrupted(
     other, checkpoint = fit(train, val, CVAETrainConfig.from_dict(tiny_settings(epochs=1,
                               beta=0.5)), tmp_path / "parts" / "model.pt")
     assert [row["epoch"] for row in checkpoint["history"]] == [1]
+
+
+def test_other_epochs_start_over_and_a_diverging_loss_stops(hairpin_sets, tmp_path: Path) -> None:
+    """The epochs are part of the resume key (they set the cosine schedule): a finished 3-epoch
+    run in the folder is not handed back for a 2-epoch one; and a NaN loss stops the run."""
+    from premirna.core.errors import TrainingError
+
+    train, val = hairpin_sets
+    model = tmp_path / "model.pt"
+    fit(train, val, CVAETrainConfig.from_dict(tiny_settings(epochs=3)), model)
+    _, checkpoint = fit(train, val, CVAETrainConfig.from_dict(tiny_settings(epochs=2)), model)
+    assert [row["epoch"] for row in checkpoint["history"]] == [1, 2]
+    with pytest.raises(ValueError, match="train_cvae.epochs must be at least 1, not -5"):
+        CVAETrainConfig.from_dict(tiny_settings(epochs=-5))
+    model.unlink()
+    diverging = CVAETrainConfig.from_dict(tiny_settings(learning_rate=1e30, grad_clip=0.0))
+    with pytest.raises(TrainingError, match=r"train_cvae epoch \d+: the training diverged.*"
+                                            r"lower train_cvae.learning_rate \(now 1e\+30\)"):
+        fit(train, val, diverging, model, resume=False)
+    assert not model.exists()
 
 
 def test_train_cvae_stage_writes_outputs(inputs: dict[str, Path], tmp_path: Path) -> None:

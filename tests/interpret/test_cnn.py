@@ -88,8 +88,11 @@ def oracle() -> dict[str, np.ndarray]:
 @pytest.fixture(scope="module")
 def trained(oracle) -> tuple[torch.nn.Module, np.ndarray]:
     """A small `hairpin` CNN trained for a few epochs on 600 images; returns it and the indices of
-    50 + 50 held-out molecules (it gets most of them right)."""
-    torch.set_num_threads(2)
+    50 + 50 held-out molecules (it gets about three in four right).
+
+    One thread, so the weights do not depend on how a busy machine splits the work; the check
+    is only that it learnt something (chance is 0.5, it gets 0.72 here), with a wide margin."""
+    torch.set_num_threads(1)
     labels = oracle["labels"]
     pos, neg = np.flatnonzero(labels == 1), np.flatnonzero(labels == 0)
     train = np.concatenate([pos[:300], neg[:300]])
@@ -121,7 +124,8 @@ def trained(oracle) -> tuple[torch.nn.Module, np.ndarray]:
     model.eval()
     with torch.no_grad():
         predicted = model(images_to_tensor(oracle["images"][held_out])).argmax(1).numpy()
-    assert (predicted == labels[held_out]).mean() > 0.7
+    assert (predicted == labels[held_out]).mean() > 0.6
+    torch.set_num_threads(2)
     return model, held_out
 
 

@@ -144,8 +144,20 @@ def test_malformed_files_name_file_record_and_problem(tmp_path, case):
 def test_not_text(tmp_path):
     path = tmp_path / "binary.fa"
     path.write_bytes(b">a\nAC\xffGU\n")
-    with pytest.raises(InputError, match="not a plain-text"):
+    with pytest.raises(InputError, match="line 2, column 3: byte 0xff is not UTF-8"):
         read_records(path)
+
+
+def test_utf8_headers_are_read_and_other_encodings_named_by_line(tmp_path):
+    path = tmp_path / "utf8.fa"
+    path.write_text(">a1 Müller’s hairpin\nACGU\n", encoding="utf-8")
+    (record,) = read_records(path).records
+    assert (record.id, record.description) == ("a1", "Müller’s hairpin")
+    windows = tmp_path / "cp1252.fa.gz"
+    with gzip.open(windows, "wb") as handle:
+        handle.write(">a1\nACGU\n>a2 café\nACGU\n".encode("cp1252"))
+    with pytest.raises(InputError, match=r"cp1252.fa.gz: line 3, column 8: byte 0xe9"):
+        read_records(windows)
 
 
 def test_broken_gzip(tmp_path):

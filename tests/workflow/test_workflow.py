@@ -34,23 +34,6 @@ def test_snakefmt_check_is_clean():
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-@pytest.mark.parametrize(
-    ("extra", "message"),
-    [
-        ({"downlaod": {}}, "Additional properties are not allowed ('downlaod' was unexpected)"),
-        ({"fold": {"temperature": "hot"}}, "On instance['fold']['temperature']"),
-        ({"download": {"iupac": "ignore"}}, "On instance['download']['iupac']"),
-    ],
-)
-def test_bad_config_stops_with_the_key_named(tmp_path, extra, message):
-    write_config(tmp_path, small_config(extra))
-    proc = snakemake(tmp_path, "--dry-run", "--cores", "1", check=False)
-    assert proc.returncode != 0
-    assert "Error validating config file" in proc.stdout + proc.stderr
-    assert message in proc.stdout + proc.stderr
-    assert not (tmp_path / "results").exists()
-
-
 @pytest.mark.slow
 def test_small_run_produces_every_stage(small_run):
     molecules = pd.read_csv(small_run / "results/download/molecules.tsv", sep="\t")

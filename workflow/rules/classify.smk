@@ -21,6 +21,9 @@ rule classify:
     threads: 2
     params:
         threshold=config["classify"]["threshold"],
+        min_length=config["classify"]["min_length"],
+        max_length=config["classify"]["max_length"],
+        min_pairs=config["classify"]["min_pairs"],
         fold=fold_settings(),
     script:
         "../scripts/classify.py"

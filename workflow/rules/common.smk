@@ -2,6 +2,7 @@
 import os
 import sys
 
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 # The package lives beside this workflow; scripts import it from there, in any conda env.
@@ -12,17 +13,55 @@ os.environ.update(
     )
 )
 
-# Light modules (no ViennaRNA, torch or pandas): the Snakemake process itself imports them.
-from premirna.core.splits import SPLITS
-from premirna.fold.chunks import count_chunks
-
-validate(config, schema="../schemas/config.schema.yaml")
-
 
 def workflow_file(*parts):
     """A file shipped with the workflow (resources/ ...), found from the workflow wherever the run
     happens."""
     return os.path.join(workflow.basedir, *parts)
+
+
+# Light modules (no ViennaRNA, torch or pandas): the Snakemake process itself imports them.
+from premirna.core.config_file import read_yaml, schema_problems
+from premirna.core.errors import InputError
+from premirna.core.splits import SPLITS
+from premirna.data.config_checks import cross_field_problems
+from premirna.fold.chunks import count_chunks
+
+# The config: config/config.yaml unless --configfile replaces it. Snakemake's reader names no line
+# for a YAML syntax error, so the default file is read here first (a --configfile is read by
+# Snakemake before this runs: `python -m premirna check-config FILE` finds its line).
+if not workflow.overwrite_configfiles and os.path.exists("config/config.yaml"):
+    try:
+        read_yaml("config/config.yaml")
+    except InputError as err:
+        raise WorkflowError(str(err)) from None
+
+
+configfile: "config/config.yaml"
+
+
+def stop_on_config_problems(problems):
+    """Stop before any job, one line per problem naming the config file and the key."""
+    if problems:
+        files = ", ".join(
+            map(str, workflow.overwrite_configfiles or workflow.configfiles)
+        )
+        raise WorkflowError("\n".join(f"{files}: {problem}" for problem in problems))
+
+
+CONFIG_SCHEMA = workflow_file("workflow", "schemas", "config.schema.yaml")
+stop_on_config_problems(schema_problems(config, read_yaml(CONFIG_SCHEMA)))
+validate(config, schema=CONFIG_SCHEMA)  # fills in the schema's defaults
+stop_on_config_problems(
+    cross_field_problems(
+        config,
+        (
+            workflow_file("resources", "mirbase_v22", "hairpin.fa.gz")
+            if config["download"]["source"] == "bundled"
+            else "results/download/mirbase/hairpin.fa.gz"
+        ),
+    )
+)
 
 
 def stage_seed(stage):
