@@ -52,7 +52,7 @@ from premirna.encode.images import fold_and_encode
 from premirna.rna.folding import DEFAULT_FOLD, FoldSettings
 from premirna.rna.seqio import read_records
 from premirna.rna.sequence import is_rna, to_rna
-from premirna.training.device import choose_device
+from premirna.training.device import choose_device, use_threads
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +168,7 @@ def score_sequences(
     with `premirna.classifier.feature_model.COLUMNS` after `probability` when `features_model` is
     given). Both models are read before any folding, so a bad file fails at once."""
     device = choose_device("auto")
+    use_threads(processes)
     model, checkpoint = load_checkpoint(model_path, device)
     trees = None if features_model is None else load_feature_model(features_model)
     domain = Domain.of(checkpoint, min_length, max_length, min_pairs)
