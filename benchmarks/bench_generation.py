@@ -1,22 +1,25 @@
-"""Benchmark: does the conditional VAE generate real pre-miRNA hairpins? (the issue's targets)
+"""Benchmark: does the conditional VAE generate pre-miRNAs that judges which never saw it accept?
 
 Runs the stage functions end to end: train_cvae -> generate -> validate, and prints every target
-of the issue (SCIENCE.md section 3 definitions) with the value reached by the molecules sampled per
+(`premirna.validate.metrics.TARGETS`) with the value reached by the molecules sampled per
 condition and by the three baselines scored the same way (real held-out pre-miRNAs, their
-dinucleotide shuffles, random sequences of matched length and GC), then the per-condition table.
+dinucleotide shuffles, random sequences of matched length and GC), the independent judge's own
+accuracy on the real test split, then the per-condition table.
 
-Inputs: the pipeline's own outputs when they exist (`results/fold/folded.tsv`,
-`results/encode/*.npz`, `results/train_cnn/model.pt`), else the benchmark prepares them in
-`--workdir` with the same library functions and the default configuration (human miRBase 22
-hairpins + as many CODING pseudo-hairpins, seeded 70/15/15 split, ViennaRNA folds, Cordero images,
-the default CNN). The train_cvae and generate settings are config/config.yaml's sections (or the
-library defaults), changed with `--set section.key=value`.
+Inputs: the pipeline's own outputs when they exist (`--results`, default `results/`:
+`fold/folded.tsv`, `encode/*.npz`, `train_cnn/model.pt`, `validate/judge/model.pt`), else the
+benchmark prepares them in `--workdir` with the same library functions and the default
+configuration (human miRBase 22 hairpins + as many CODING pseudo-hairpins, seeded 70/15/15 split,
+ViennaRNA folds, Cordero images, the default CNN, the judge of `validate.judge`). The train_cvae
+and generate settings are config/config.yaml's sections (or the library defaults), changed with
+`--set section.key=value`.
 
     .venv/bin/python benchmarks/bench_generation.py
-    .venv/bin/python benchmarks/bench_generation.py --set generate.guidance=3 --reuse-model
+    .venv/bin/python benchmarks/bench_generation.py --set generate.guidance=1 --reuse-model
     .venv/bin/python benchmarks/bench_generation.py --set train_cvae.beta=0.5 --workdir WORKDIR
 
-Appends one row per run (settings, seconds, every target) to `--out` (TSV, default in --workdir).
+Appends one row per run (settings, seed, seconds, peak memory, every target) to `--out` (TSV,
+default in --workdir).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import resource
 import time
 from pathlib import Path
 
@@ -33,7 +37,7 @@ import yaml
 from common import REPO, WORK
 
 from premirna.core.logs import setup_logging
-from premirna.generator.generate import generate
+from premirna.generator.generate import GenerateConfig, generate
 from premirna.generator.train import train_cvae
 from premirna.rna.folding import FoldSettings
 from premirna.validate.stage import validate
@@ -66,10 +70,13 @@ def fold_settings(config: dict) -> FoldSettings:
     return FoldSettings.from_dict({k: fold[k] for k in ("temperature", "dangles") if k in fold})
 
 
-def prepare_inputs(workdir: Path, config: dict, log: logging.Logger) -> dict[str, Path]:
-    """Pipeline outputs if present, else molecules -> folds -> images (-> CNN) in `workdir`."""
-    results = REPO / "results"
-    paths = {"folded": results / "fold" / "folded.tsv", "cnn": results / "train_cnn" / "model.pt"}
+def prepare_inputs(
+    results: Path, workdir: Path, config: dict, log: logging.Logger
+) -> dict[str, Path]:
+    """Pipeline outputs in `results` if present, else molecules -> folds -> images (-> CNN,
+    judge) in `workdir`."""
+    paths = {"folded": results / "fold" / "folded.tsv", "cnn": results / "train_cnn" / "model.pt",
+             "judge": results / "validate" / "judge" / "model.pt"}
     paths.update({s: results / "encode" / f"{s}.npz" for s in SPLITS})
     if all(p.exists() for p in paths.values()):
         log.info("using the pipeline's outputs in %s", results)
@@ -82,7 +89,8 @@ def prepare_inputs(workdir: Path, config: dict, log: logging.Logger) -> dict[str
     download = config.get("download", {})
     data = workdir / "data"
     data.mkdir(parents=True, exist_ok=True)
-    paths = {"folded": data / "folded.tsv", "cnn": data / "cnn" / "model.pt"}
+    paths = {"folded": data / "folded.tsv", "cnn": data / "cnn" / "model.pt",
+             "judge": data / "judge" / "model.pt"}
     paths.update({s: data / f"{s}.npz" for s in SPLITS})
     if not paths["folded"].exists():
         log.info("preparing molecules, folds and images in %s", data)
@@ -108,12 +116,25 @@ def prepare_inputs(workdir: Path, config: dict, log: logging.Logger) -> dict[str
         settings["threads"] = 1
         train_cnn(paths["train"], paths["val"], paths["cnn"], data / "cnn" / "history.tsv",
                   data / "cnn" / "curves.png", settings)
+    if not paths["judge"].exists():
+        from premirna.validate.judge import build_judge
+
+        log.info("training the independent judge")
+        build_judge(REPO / "resources" / "mirbase_v22" / "hairpin.fa.gz",
+                    REPO / download.get("coding", "resources/triplet_svm_xue2005/"
+                                        "8494_hairpins_over_fe_15_bp_18_from_cds.txt.gz"),
+                    data / "molecules.tsv", download.get("species", ["hsa"]), paths["judge"],
+                    data / "judge" / "history.tsv",
+                    {**config.get("validate", {}).get("judge", {}), "threads": 2},
+                    fold_settings(config), processes=2)
     return paths
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workdir", type=Path, default=WORK / "generation")
+    parser.add_argument("--results", type=Path, default=REPO / "results",
+                        help="a finished pipeline's results folder to take the inputs from")
     parser.add_argument("--set", nargs="*", default=[], help="section.key=value overrides")
     parser.add_argument("--reuse-model", action="store_true",
                         help="keep a trained model in --workdir (only generate and validate)")
@@ -128,7 +149,7 @@ def main() -> None:
     log = setup_logging(str(args.workdir / "bench_generation.log"))
     config = apply_overrides(read_config(), args.set)
     seed = config.get("seed", 20191108)
-    paths = prepare_inputs(args.workdir, config, log)
+    paths = prepare_inputs(args.results, args.workdir, config, log)
 
     run = args.workdir / "run"
     model = run / "train_cvae" / "model.pt"
@@ -152,25 +173,40 @@ def main() -> None:
     started = time.monotonic()
     outputs = {k: run / "validate" / f"{k}.{'png' if k in ('realism', 'metrics') else 'tsv'}"
                for k in VALIDATE_OUTPUTS}
+    outputs["judge"] = run / "validate" / "judge_accuracy.tsv"
     targets = validate(generated["table"], generated["npz"], paths["folded"], paths["cnn"],
                        model, outputs, seed=seed, fold=fold_settings(config),
-                       threads=args.threads)
+                       threads=args.threads, judge_model=paths["judge"])
     validate_seconds = time.monotonic() - started
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     pd.set_option("display.width", 200)
     pd.set_option("display.max_columns", 30)
     print(f"\ntrain_cvae {train_seconds:.0f} s, generate {generate_seconds:.0f} s, validate "
-          f"{validate_seconds:.0f} s ({args.threads} thread(s))\n")
+          f"{validate_seconds:.0f} s ({args.threads} thread(s)), peak memory {peak_mb:.0f} MB, "
+          f"seed {seed}\n")
     print(targets.round(3).to_string(index=False))
+    print("\nthe independent judge on the real test split:")
+    print(pd.read_csv(outputs["judge"], sep="\t").round(3).to_string(index=False))
     summary = pd.read_csv(outputs["summary"], sep="\t")
-    shown = ["group", "n", "validity", "structure_agreement", "judged_premirna", "novelty",
-             "uniqueness", "diversity", "ks_length", "ks_mfe_per_nt", "ks_gc", "ks_stem_length",
-             "ks_loop_size", "conditional_control"]
+    shown = ["group", "n", "independent_judge", "judge_median", "independent_judge_raw",
+             "two_sample_auc", "outside_length_range", "ks_length", "ks_mfe_per_nt", "ks_gc",
+             "ks_stem_length", "ks_loop_size", "novelty", "uniqueness", "conditional_control",
+             "judged_premirna"]
+    shown = [c for c in shown if c in summary.columns]
     print()
     print(summary[shown].round(3).to_string(index=False))
 
     row = {"when": time.strftime("%Y-%m-%d %H:%M"), "settings": json.dumps(args.set),
-           "train_seconds": round(train_seconds, 1)}
+           "seed": seed, "train_seconds": round(train_seconds, 1),
+           "generate_seconds": round(generate_seconds, 1),
+           "validate_seconds": round(validate_seconds, 1), "peak_mb": round(peak_mb)}
+    # The decoding actually used (config.yaml plus --set), so rows stay comparable when the
+    # shipped defaults change.
+    used = GenerateConfig.from_saved(generate_settings)
+    for key in ("latent", "latent_scale", "temperature", "top_p", "guidance",
+                "attribute_guidance", "refine_steps", "resample_rounds"):
+        row[key] = getattr(used, key)
     for rec in targets.itertuples(index=False):
         row[rec.metric] = round(float(rec.generated), 4)
     frame = pd.DataFrame([row])

@@ -25,6 +25,7 @@ SMALL_OVERRIDES: dict = {
     "train_cnn": {"epochs": 3, "patience": 3},
     "train_cvae": {"epochs": 3},
     "generate": {"n_per_condition": 8, "n_around": 2},
+    "validate": {"judge": {"max_positives": 400, "epochs": 2, "channels": 8}},
     "interpret_cnn": {
         "n_molecules": 8,
         "smoothgrad_samples": 4,

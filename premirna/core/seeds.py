@@ -18,6 +18,7 @@ STREAMS: dict[str, int] = {
     "download_shuffle": 3,  # dinucleotide shuffles of the positives
     "download_split": 4,  # the train/val/test split
     "pretrain_positives": 11,  # the sample of `train_cnn.pretrain.max_positives`
+    "judge_decoys": 21,  # validate: which positives give the judge's pair-shuffle decoys
 }
 #: Streams seeded with ``seed + OFFSETS[name] + index``.
 OFFSETS: dict[str, int] = {

@@ -1,7 +1,7 @@
 """The Cordero, Menkovski & Allmer (2019) hairpin image, drawn as the authors' ImageCalc.jar draws
-it, its per-column discrete factors, and its inverse. Rules (SCIENCE.md section 1 and the oracle's
-PROVENANCE.md, refined against the oracle): the central loop is the ``(.+)`` whose opening index i
-or exclusive end j + 1 is nearest ``n // 2`` (the 5'-most on a tie;
+it, its per-column discrete factors, and its inverse. Rules (Cordero et al. 2019, the authors'
+program and the oracle's PROVENANCE.md, refined against the oracle): the central loop is the
+``(.+)`` whose opening index i or exclusive end j + 1 is nearest ``n // 2`` (the 5'-most on a tie;
 `premirna.rna.structure.central_hairpin_loop` picks another loop in 5 of the 131 multi-loop oracle
 rows); two streams are walked from the outside in, top = positions 0..j-1 and bottom = positions
 n-1..i+1, where two dots or two brackets make one column, a dot facing a bracket gets a gap

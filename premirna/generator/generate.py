@@ -80,11 +80,12 @@ class GenerateConfig(Settings):
     # list of {label: 0/1, <attribute>: <bin name or index>} (omitted = not specified)
     temperature: float = 1.0  # softmax temperature of every column; 0 = greedy (most likely)
     top_p: float = 1.0  # nucleus: draw among the most likely columns holding this probability
-    guidance: float = 2.5  # classifier-free guidance of the class (1 = plain conditional)
-    attribute_guidance: float = 2.0  # classifier-free guidance of the attribute bins (1 = none)
+    guidance: float = 1.0  # classifier-free guidance of the class (1 = plain conditional;
+    # more pushes towards what the decoder calls a pre-miRNA, at a cost in realism)
+    attribute_guidance: float = 1.0  # classifier-free guidance of the attribute bins (1 = none)
     complete_conditions: bool = True  # draw the attributes a condition leaves open from real
     # training molecules of that class (else they stay "not specified")
-    latent_scale: float = 0.7  # scales the noise of z: its SD around 0 (`prior`) or, in units
+    latent_scale: float = 0.5  # scales the noise of z: its SD around 0 (`prior`) or, in units
     # of the posterior SD, around the posterior mean (`posterior`); 1 = the distribution itself
     latent: str = "posterior"  # where z comes from: "prior" (N(0, I) times latent_scale) or
     # "posterior": the posterior of the training molecule that completed the condition (the

@@ -52,6 +52,19 @@ def in_requested_bins(
     return hit
 
 
+def in_length_range(
+    decoded: Decoded, condition: Condition, checkpoint: Mapping[str, Any]
+) -> np.ndarray:
+    """Per molecule: is its length within the 1st-99th percentiles of its class's training
+    molecules (`checkpoint["lengths"]`; all True for a checkpoint without them)?"""
+    lengths = np.array([len(s) for s in decoded.sequences])
+    ranges = checkpoint.get("lengths") or {}
+    span = ranges.get(condition.label, ranges.get(str(condition.label)))
+    if span is None:
+        return np.ones(len(lengths), dtype=bool)
+    return (lengths >= span[0]) & (lengths <= span[1])
+
+
 def _take(decoded: Decoded, rows: np.ndarray) -> Decoded:
     return Decoded(decoded.tokens[rows], decoded.images[rows],
                    [decoded.sequences[i] for i in rows], [decoded.structures[i] for i in rows])
@@ -85,25 +98,28 @@ def match_request(
     draw: Drawer, condition: Condition, n: int, rounds: int, checkpoint: Mapping[str, Any],
     fold: FoldSettings = DEFAULT_FOLD,
 ) -> Matched:
-    """`n` molecules for `condition`, redrawing those whose drawn hairpin misses a requested bin.
+    """`n` molecules for `condition`, redrawing those whose drawn hairpin misses a requested bin
+    or whose length is outside its class's training range (`in_length_range`).
 
     `draw(m, round)` returns (Decoded, conditions, z) for m new molecules (new latents, new noise).
     A molecule that misses after `rounds` redraws keeps its first draw, so the validate stage
     still sees every miss. This samples the decoder's distribution restricted to the requested
-    bins (rejection sampling on what the decoder drew, not on a re-fold); `first_hit` keeps the
-    decoder's own control for the report.
+    bins and the training lengths (rejection sampling on what the decoder drew, not on a re-fold,
+    and never on a judge's verdict); `first_hit` keeps the decoder's own control of the bins for
+    the report.
     """
     decoded, rows, z = draw(n, 0)
-    hit = in_requested_bins(decoded, condition, checkpoint, fold)
-    first_hit = hit.copy()
+    first_hit = in_requested_bins(decoded, condition, checkpoint, fold)
+    hit = first_hit & in_length_range(decoded, condition, checkpoint)
     draws = np.ones(n, dtype=np.int64)
     for round_ in range(1, rounds + 1):
         missing = np.flatnonzero(~hit)
-        if not len(missing) or not condition.bins:
+        if not len(missing):
             break
         again, again_rows, again_z = draw(len(missing), round_)
         draws[missing] += 1
-        now = in_requested_bins(again, condition, checkpoint, fold)
+        now = (in_requested_bins(again, condition, checkpoint, fold)
+               & in_length_range(again, condition, checkpoint))
         keep = missing[now]
         if len(keep):
             _put(decoded, keep, _take(again, np.flatnonzero(now)))

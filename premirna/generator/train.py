@@ -127,6 +127,14 @@ def _end_epoch(run: _Run, row: dict[str, float], base: dict[str, Any], last_path
     )
 
 
+def length_ranges(train: HairpinSet) -> dict[int, list[float]]:
+    """Per class, the 1st and 99th percentiles of the training molecules' lengths: generate
+    redraws a molecule drawn outside its class's range (a length model learnt from the data)."""
+    lengths = train.attributes["length"].to_numpy(dtype=np.float64)
+    return {int(label): [float(v) for v in np.percentile(lengths[train.labels == label], [1, 99])]
+            for label in np.unique(train.labels)}
+
+
 def _base(
     config: CVAETrainConfig, model_config: CVAEConfig, bins: dict[str, list[float]], key: str,
     fingerprint: str, train: HairpinSet, val: HairpinSet,
@@ -134,6 +142,7 @@ def _base(
     """What every checkpoint of the run holds besides the weights: enough to rebuild and use it."""
     return {
         "kind": "generator",
+        "lengths": length_ranges(train),
         "model_args": model_config.to_dict(),
         "config": config.to_dict(),
         "bins": bins,

@@ -82,7 +82,7 @@ def _central(loops: list[tuple[int, int]], length: int) -> tuple[int, int] | Non
 def central_hairpin_loop(structure: str) -> tuple[int, int] | None:
     """The hairpin loop that the Cordero encoder draws at column 0, as its closing pair (i, j).
 
-    Following the authors' encoder (SCIENCE.md section 1), it is the hairpin loop whose start or
+    Following the authors' encoder (their ImageCalc program), it is the hairpin loop whose start or
     end is closest to the middle of the sequence. Exactly: the distance of a loop closed by (i, j)
     is ``min(|i - n // 2|, |j + 1 - n // 2|)``, n being the structure length (the start and the
     exclusive end of the ``(...)`` match, against the integer middle). On a tie the 5'-most loop
@@ -199,3 +199,24 @@ def features(sequence: str, structure: str, mfe: float | None = None) -> dict[st
         }
     )
     return result
+
+
+def pair_shuffle(sequence: str, structure: str, rng: np.random.Generator) -> str:
+    """A decoy with the molecule's structure and composition but not its order: the base pairs
+    are dealt out again over the structure's pairs (each pair's two letters kept together, its
+    orientation drawn), and the unpaired letters over the unpaired positions. Every pair stays
+    a pair ViennaRNA can form, so the decoy can fold as the original does; what it loses is
+    the order of the sequence (a structure-preserving shuffle)."""
+    table = pair_table(structure)
+    letters = np.array(list(sequence))
+    out = letters.copy()
+    opening = np.flatnonzero(table > np.arange(len(table)))
+    pairs = [(letters[i], letters[table[i]]) for i in opening]
+    order = rng.permutation(len(pairs))
+    flips = rng.random(len(pairs)) < 0.5
+    for i, k, flip in zip(opening, order, flips, strict=True):
+        left, right = pairs[k]
+        out[i], out[table[i]] = (right, left) if flip else (left, right)
+    unpaired = np.flatnonzero(table < 0)
+    out[unpaired] = letters[unpaired][rng.permutation(len(unpaired))]
+    return "".join(out)

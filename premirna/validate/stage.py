@@ -21,8 +21,10 @@ from premirna.training.checkpoints import read_checkpoint
 from premirna.training.device import use_threads
 from premirna.validate.baselines import make_baselines
 from premirna.validate.figures import plot_examples, plot_metrics, plot_realism
+from premirna.validate.judge import load_judge
 from premirna.validate.metrics import (
     BASELINES,
+    JUDGE_THRESHOLD,
     load_cnn_judge,
     score_molecules,
     score_raw_agreement,
@@ -47,6 +49,47 @@ def _generated_molecules(generated_tsv: str | Path, generated_npz: str | Path) -
     return table
 
 
+def judge_accuracy(judge: Any, test: pd.DataFrame) -> pd.DataFrame:
+    """The independent judge on the real test split (fold-stage structures): its share called
+    pre-miRNA among pre-miRNAs (recall) and among negatives, accuracy and ROC AUC."""
+    from sklearn.metrics import roc_auc_score
+
+    labels = test["label"].astype(int).to_numpy()
+    score = judge(test["sequence"].tolist(), test["structure"].tolist())
+    called = score >= JUDGE_THRESHOLD
+    both = len(set(labels)) == 2
+    return pd.DataFrame([{
+        "pre_mirnas": int((labels == 1).sum()),
+        "negatives": int((labels == 0).sum()),
+        "called_premirna_of_premirnas": float(called[labels == 1].mean()),
+        "called_premirna_of_negatives": float(called[labels == 0].mean()),
+        "accuracy": float((called == (labels == 1)).mean()),
+        "roc_auc": float(roc_auc_score(labels, score)) if both else float("nan"),
+        "median_score_premirnas": float(np.median(score[labels == 1])),
+    }])
+
+
+def _summary(
+    scored: pd.DataFrame, reference: pd.DataFrame, seed: int, diversity_sample: int
+) -> pd.DataFrame:
+    """One row per condition, then overall (generated, around), then per baseline; `kind`
+    says which."""
+    prior = scored[scored["set"] == "generated"]
+    parts = [
+        summarise(prior, reference, prior["condition"], seed, diversity_sample),
+        summarise(prior, reference, prior["set"], seed, diversity_sample),
+    ]
+    around = scored[scored["set"] == "around"]
+    if len(around):
+        parts.append(summarise(around, reference, around["set"], seed, diversity_sample))
+    rest = scored[scored["set"].isin(BASELINES)]
+    parts.append(summarise(rest, reference, rest["set"], seed, diversity_sample))
+    summary = pd.concat(parts, ignore_index=True)
+    kinds = {"generated": "overall", "around": "overall", **{b: "baseline" for b in BASELINES}}
+    summary.insert(1, "kind", summary["group"].map(kinds).fillna("condition"))
+    return summary
+
+
 def validate(
     generated_tsv: str | Path,
     generated_npz: str | Path,
@@ -58,6 +101,7 @@ def validate(
     fold: FoldSettings | Mapping[str, Any] = DEFAULT_FOLD,
     diversity_sample: int = 400,
     threads: int = 1,
+    judge_model: str | Path | None = None,
 ) -> pd.DataFrame:
     """The `validate` stage: score generated molecules and the three baselines.
 
@@ -67,7 +111,9 @@ def validate(
     per baseline), `targets` (the issue's targets) and the figures `realism` and `metrics`
     (and, if named, `examples`: generated images titled with their scores). `fold` is the
     energy model of the re-folds; `threads` are torch's threads and the folding processes.
-    Returns the targets table.
+    `judge_model` is the independent judge (`premirna.validate.judge`); with it every molecule
+    gets `judge_probability`, and `outputs["judge"]` (if named) its accuracy on the real test
+    split. Returns the targets table.
     """
     fold = FoldSettings.of(fold)
     use_threads(threads)
@@ -96,24 +142,18 @@ def validate(
     log.info("validate: scoring %d generated and %d baseline molecules", len(generated),
              len(baselines))
     scored = score_molecules(molecules, train_sequences, judge, bins, fold, threads)
+    independent = load_judge(judge_model) if judge_model else None
+    if independent is not None:
+        scored["judge_probability"] = independent(scored["sequence"].tolist(),
+                                                  scored["refolded"].tolist())
     if len(repair) == 2:
-        scored = score_raw_agreement(scored, fold, threads)
+        scored = score_raw_agreement(scored, fold, threads, independent)
 
-    prior = scored[scored["set"] == "generated"]
-    parts = [
-        summarise(prior, reference, prior["condition"], seed, diversity_sample),
-        summarise(prior, reference, prior["set"], seed, diversity_sample),
-    ]
-    around = scored[scored["set"] == "around"]
-    if len(around):
-        parts.append(summarise(around, reference, around["set"], seed, diversity_sample))
-    rest = scored[scored["set"].isin(BASELINES)]
-    parts.append(summarise(rest, reference, rest["set"], seed, diversity_sample))
-    summary = pd.concat(parts, ignore_index=True)
-    kinds = {"generated": "overall", "around": "overall", **{b: "baseline" for b in BASELINES}}
-    summary.insert(1, "kind", summary["group"].map(kinds).fillna("condition"))
+    summary = _summary(scored, reference, seed, diversity_sample)
     targets = targets_table(summary)
 
+    if independent is not None and outputs.get("judge"):
+        write_tsv(judge_accuracy(independent, table[table["split"] == "test"]), outputs["judge"])
     write_tsv(scored, outputs["molecules"])
     write_tsv(summary, outputs["summary"])
     write_tsv(targets, outputs["targets"])

@@ -27,6 +27,7 @@ from premirna.generator.network import CVAEConfig
 from premirna.interpret.attribution import InterpretConfig
 from premirna.interpret.latent import LatentConfig
 from premirna.rna.folding import FoldSettings
+from premirna.validate.judge import JudgeSettings
 from premirna.validate.stage import validate
 
 SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
@@ -42,6 +43,7 @@ DATACLASSES: dict[str, type] = {
     "generate": GenerateConfig,
     "interpret_cnn": InterpretConfig,
     "interpret_cvae": LatentConfig,
+    "validate.judge": JudgeSettings,
 }
 #: Fields set by the rule rather than by config (the stage seed may be set, but has no default).
 RUNTIME_FIELDS = {"seed", "threads"}
@@ -200,7 +202,7 @@ def schema_bounds(node: dict) -> list[tuple[str, Any]]:
 
 BOUNDED = [
     (name, key, value)
-    for name in ("fold", "train_cnn", "train_cvae")
+    for name in ("fold", "train_cnn", "train_cvae", "validate.judge")
     for key, value in schema_bounds(section(name))
     if key != "chunk_size"  # read by the rules, not by a dataclass
 ] + [("train_cnn", f"pretrain.{key}", value)

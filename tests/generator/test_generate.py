@@ -343,3 +343,25 @@ def test_a_misspelt_setting_is_named() -> None:
     with pytest.raises(ValueError, match=r"unknown generate settings: \['guidence'\]"):
         GenerateConfig.from_dict({"guidance": 2.0, "guidence": 2.0})
     assert GenerateConfig.from_dict({"latent": "posterior"}).latent == "posterior"
+
+
+def test_molecules_outside_the_training_lengths_are_redrawn() -> None:
+    """A checkpoint's per-class length range (1st-99th percentiles of its training molecules):
+    a 9-nt first draw is redrawn, even with no bin requested; the bin control of the first draw
+    is still the decoder's own."""
+    short, long = "GGGAAACCC", "GGGGGAAAAAAAACCCCC"
+
+    def draw(m: int, round_: int):
+        sequences = [short if round_ == 0 else long] * m
+        structures = ["(((...)))" if s == short else "(((((........)))))" for s in sequences]
+        decoded = Decoded(np.zeros((m, 100), np.int64), np.zeros((m, 25, 100, 3), np.uint8),
+                          sequences, structures)
+        return decoded, np.zeros((m, 2), np.int64), np.zeros((m, 3))
+
+    checkpoint = {"bins": {"gc": [0.4, 0.6]}, "lengths": {1: [12.0, 30.0], 0: [5.0, 10.0]}}
+    matched = match_request(draw, Condition("pre-miRNA", 1, {}), 3, 2, checkpoint)
+    assert matched.decoded.sequences == [long] * 3 and matched.draws.tolist() == [2, 2, 2]
+    negatives = match_request(draw, Condition("not", 0, {}), 3, 2, checkpoint)
+    assert negatives.decoded.sequences == [short] * 3 and negatives.draws.tolist() == [1, 1, 1]
+    old = match_request(draw, Condition("pre-miRNA", 1, {}), 3, 2, {"bins": {}})
+    assert old.draws.tolist() == [1, 1, 1]  # a checkpoint without lengths: no length redraws

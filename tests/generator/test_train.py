@@ -193,6 +193,9 @@ def test_checkpoint_round_trip(hairpin_sets, tmp_path: Path) -> None:
     assert list(stored["bins"]) == list(CONDITION_ATTRIBUTES)
     assert all(len(edges) == 2 for edges in stored["bins"].values())
     assert stored["model_args"]["condition_sizes"] == [3, 4, 4, 4, 4]
+    for label, (low, high) in stored["lengths"].items():  # 1st-99th percentile per class
+        lengths = train.attributes["length"][train.labels == label]
+        assert lengths.min() <= low <= high <= lengths.max()
     assert len(stored["history"]) == 2
     conditions = make_conditions(val.labels, val.attributes, stored["bins"])
     mu_a, _ = encode_posterior(model, val.images, conditions)

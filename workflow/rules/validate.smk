@@ -1,8 +1,35 @@
-# Stage `validate`: re-fold every generated sequence and score validity, structure agreement,
-# judgement by the trained CNN, novelty, uniqueness, diversity, realism and conditional control
-# (definitions: SCIENCE.md section 3), per condition and overall, beside three baselines scored the
-# same way (real held-out hairpins, their dinucleotide shuffles, random sequences of matched length
-# and GC). Settings: the `validate:` section of config/config.yaml.
+# Stage `validate`: re-fold every generated sequence and score its realism with judges that never
+# saw the generator (an independent sequence-and-structure detector trained on other species, a
+# classifier two-sample test, the distributions of real held-out pre-miRNAs), and validity,
+# structure agreement, novelty, uniqueness, diversity and conditional control (definitions:
+# premirna.validate.metrics), per condition and overall, beside three baselines scored the same way
+# (real held-out hairpins, their dinucleotide shuffles, random sequences of matched length and GC).
+# Settings: the `validate:` section of config/config.yaml.
+
+
+# The independent judge: never trained on the configured species, nor on the generator's output.
+rule validate_judge:
+    input:
+        hairpin="results/download/mirbase/hairpin.fa.gz",
+        coding=workflow_file(config["download"]["coding"]),
+        molecules="results/download/molecules.tsv",
+    output:
+        model="results/validate/judge/model.pt",
+        history="results/validate/judge/history.tsv",
+    log:
+        "results/logs/validate/validate_judge.log",
+    benchmark:
+        "results/benchmarks/validate/validate_judge.tsv"
+    conda:
+        "../../envs/train_cvae.yaml"
+    threads: 2
+    params:
+        settings=config["validate"]["judge"],
+        species=config["download"]["species"],
+        seed=stage_seed("validate"),
+        fold=fold_settings(),
+    script:
+        "../scripts/validate_judge.py"
 
 
 rule validate:
@@ -12,7 +39,14 @@ rule validate:
         folded="results/fold/folded.tsv",
         cnn="results/train_cnn/model.pt",
         cvae="results/train_cvae/model.pt",
+        judge=rules.validate_judge.output.model,
     output:
+        judge=report(
+            "results/validate/judge/accuracy.tsv",
+            caption="../report/validate_judge.rst",
+            category="7. validate",
+            labels={"table": "the independent judge on the real test split"},
+        ),
         molecules="results/validate/molecules.tsv",
         summary=report(
             "results/validate/summary.tsv",

@@ -11,7 +11,8 @@ validate(
     snakemake.input.cnn,
     snakemake.input.cvae,
     {key: snakemake.output[key] for key in ("molecules", "summary", "targets", "realism",
-                                            "metrics", "examples")},
+                                            "metrics", "examples", "judge")},
     threads=snakemake.threads,
+    judge_model=snakemake.input.judge,
     **snakemake.params,
 )
