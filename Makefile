@@ -5,6 +5,10 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 CORES ?= 2
+# Where torch comes from. Empty: the package index pip is configured with. A plain PyPI install of
+# torch==2.13.0 on x86_64 Linux is the multi-GB CUDA build; for the CPU build name PyTorch's CPU
+# index: make setup TORCH_INDEX=https://download.pytorch.org/whl/cpu
+TORCH_INDEX ?=
 
 .PHONY: setup run report test test-quick lint system-deps bench clean
 
@@ -13,8 +17,10 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
+	$(if $(TORCH_INDEX),$(BIN)/python -m pip install -q torch==2.13.0 --index-url $(TORCH_INDEX))
 	$(BIN)/python -m pip install -q -r requirements-dev.txt
-	$(BIN)/python -m pip install -q --no-deps -e .
+	@# -qq: setuptools' notice about editable installs is for package authors, not users.
+	$(BIN)/python -m pip install -qq --no-deps -e .
 	touch $@
 
 run: setup
