@@ -1,6 +1,7 @@
 """Command-line face of the package: one stage at a time, without Snakemake.
 
-`python -m premirna fold|encode|decode|classify|check-config ...`; `--help` on each. Every failure
+`python -m premirna fold|encode|decode|classify|check-config ...`; `--help` on each. `-` as IN
+reads standard input and `-` as OUT writes standard output. Every failure
 is one line on stderr naming the file, the record (or line) and the problem, with exit status 2
 and no traceback: bad input, a bad option value, an output that cannot be written (checked before
 any work). Nothing half-written is left behind because every writer in the package writes
@@ -12,7 +13,10 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Callable, Sequence
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 from typing import NoReturn
 
 from premirna import __version__
@@ -138,8 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     def add(name: str, func: Callable[[argparse.Namespace], None], help_: str, inp: str, out: str):
         p = sub.add_parser(name, help=help_, description=help_)
-        p.add_argument("input", metavar="IN", help=inp)
-        p.add_argument("output", metavar="OUT", help=out)
+        p.add_argument("input", metavar="IN", help=f"{inp}; - reads standard input")
+        p.add_argument("output", metavar="OUT", help=f"{out}; - writes standard output")
         p.set_defaults(func=func)
         return p
 
@@ -194,6 +198,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: What each command writes, for the temporary file behind `-` as OUT.
+OUTPUT_SUFFIX = {"fold": ".tsv", "encode": ".npz", "decode": ".tsv", "classify": ".tsv"}
+STDIN = "stdin"
+
+
+@contextmanager
+def _standard_streams(args: argparse.Namespace) -> Iterator[Path | None]:
+    """`-` as IN or OUT: standard input copied to a temporary file, which the package's readers
+    then read (they detect the format from the content); the output written to a temporary file
+    and copied to standard output only when the command succeeded, so a failure writes nothing
+    there. Yields the temporary folder (None when neither is `-`)."""
+    if getattr(args, "input", None) != "-" and getattr(args, "output", None) != "-":
+        yield None
+        return
+    with tempfile.TemporaryDirectory(prefix="premirna-") as tmp:
+        folder = Path(tmp)
+        if args.input == "-":
+            args.input = str(folder / STDIN)
+            Path(args.input).write_bytes(sys.stdin.buffer.read())
+        to_stdout = args.output == "-"
+        if to_stdout:
+            args.output = str(folder / f"stdout{OUTPUT_SUFFIX[args.command]}")
+        yield folder
+        if to_stdout:
+            sys.stdout.flush()
+            sys.stdout.buffer.write(Path(args.output).read_bytes())
+            sys.stdout.buffer.flush()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; return the exit status (0 ok, 2 bad input, options or failed download)."""
     parser = build_parser()
@@ -203,13 +236,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     ):
         parser.error(f"--min-length {args.min_length} is above --max-length {args.max_length}")
     setup_logging(level=logging.INFO if args.verbose else logging.WARNING)
+    folder: Path | None = None
     try:
-        args.func(args)
+        with _standard_streams(args) as folder:
+            args.func(args)
     except (InputError, DownloadError) as err:
-        print(f"premirna {args.command}: error: {err}", file=sys.stderr)
+        print(f"premirna {args.command}: error: {_named(str(err), folder)}", file=sys.stderr)
         return 2
     except OSError as err:  # the disk filled up, a folder vanished ... while working
         where = f"{err.filename}: " if err.filename else ""
-        print(f"premirna {args.command}: error: {where}{err.strerror or err}", file=sys.stderr)
+        print(f"premirna {args.command}: error: {_named(where, folder)}{err.strerror or err}",
+              file=sys.stderr)
         return 2
     return 0
+
+
+def _named(message: str, folder: Path | None) -> str:
+    """The message with the temporary files behind `-` named as the user gave them."""
+    if folder is None:
+        return message
+    message = message.replace(str(folder / STDIN), "<stdin>")
+    for suffix in set(OUTPUT_SUFFIX.values()):
+        message = message.replace(str(folder / f"stdout{suffix}"), "<stdout>")
+    return message

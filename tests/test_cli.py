@@ -88,3 +88,40 @@ def test_encode_then_decode_returns_sequence_and_structure(tmp_path):
     ).stdout.strip()
     assert decoded.loc[0, "sequence"] == LET7A1
     assert decoded.loc[0, "structure"] == folded
+
+
+def test_dash_reads_standard_input_and_writes_standard_output(tmp_path):
+    fasta = f">let-7a-1\n{LET7A1}\n>short\nGGGGAAACCCC\n"
+    proc = subprocess.run([sys.executable, "-m", "premirna", "fold", "-", "-"], input=fasta,
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].split("\t")[:3] == ["id", "sequence", "structure"]
+    assert [line.split("\t")[0] for line in lines[1:]] == ["let-7a-1", "short"]
+    assert list(tmp_path.iterdir()) == []  # no file named "-", nothing left behind
+
+
+def test_dash_input_errors_name_stdin_and_write_nothing_to_stdout(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "premirna", "fold", "-", "-"],
+                          input=">ok\nGGGGAAACCCC\n>broken\nGGGGAXACCCC\n", capture_output=True,
+                          text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert "<stdin>" in proc.stderr and "broken" in proc.stderr
+    assert "premirna-" not in proc.stderr  # the temporary file is not what the user named
+
+
+def test_classify_prints_probabilities_to_four_decimals(tiny_cnn, tmp_path):
+    arm = "GGCAUCGAUGCAUCGAGCUAGCGAUC"
+    partner = arm[::-1].translate(str.maketrans("ACGU", "UGCA"))
+    fasta = f">let-7a-1\n{LET7A1}\n>hairpin\n{arm}AAAACG{partner}\n"
+    proc = subprocess.run([sys.executable, "-m", "premirna", "classify", "--model", str(tiny_cnn),
+                           "--min-length", "20", "-", "-"], input=fasta, capture_output=True,
+                          text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    header, *rows = [line.split("\t") for line in proc.stdout.splitlines()]
+    probabilities = [row[header.index("probability")] for row in rows]
+    assert len(probabilities) == 2 and all(probabilities), proc.stdout
+    for text in probabilities:
+        assert 0.0 <= float(text) <= 1.0
+        assert len(text.split(".")[-1]) <= 4, text

@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from premirna.classifier.feature_model import COLUMNS as FEATURE_COLUMNS
 from premirna.classifier.feature_model import feature_columns, load_feature_model
 from premirna.classifier.predict import load_checkpoint, predict_proba
 from premirna.core.atomic import write_tsv
@@ -57,6 +58,7 @@ from premirna.training.device import choose_device, use_threads
 log = logging.getLogger(__name__)
 
 OUTPUT_COLUMNS = ["id", "sequence", "structure", "mfe", "probability", "prediction", "status"]
+DECIMALS = 4  # of the probabilities and the homology score in the written table
 
 
 def reaches_right_edge(images: np.ndarray) -> np.ndarray:
@@ -242,7 +244,10 @@ def classify_fasta(
         max_length=max_length,
         min_pairs=min_pairs,
     )
-    write_tsv(table, out_tsv)
+    # Four decimals are what a probability from a few thousand training molecules can tell apart;
+    # the calls were made on the unrounded values.
+    shown = [c for c in ("probability", *FEATURE_COLUMNS) if c in table]
+    write_tsv(table.round(dict.fromkeys(shown, DECIMALS)), out_tsv)
     counts = table["status"].value_counts().to_dict()
     log.info(
         "%s: %d sequences scored into %s, %d called pre-miRNA; status %s",
