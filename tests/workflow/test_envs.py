@@ -34,6 +34,9 @@ PIP_TO_CONDA = {"torch": "pytorch"}
 # workflow/rules/common.smk puts the repository (hence premirna) on PYTHONPATH.
 PROVIDED = {"snakemake", "premirna"}
 RUNS_SOMETHING = re.compile(r"^\s+(?:script|shell|notebook|wrapper|cwl)\s*:", re.M)
+# `conda: torch_env("cnn")` (workflow/rules/common.smk): envs/cnn.yaml or envs/cnn-cuda.yaml.
+TORCH_ENV = re.compile(r"^\s+conda\s*:\s*(?:\n\s*)?torch_env\(([\"'])(\w+)\1\)", re.M)
+TORCH_BUILDS = ("", "-cuda")
 
 
 def rules(rule_file: Path) -> dict[str, str]:
@@ -142,31 +145,51 @@ def env_problems(repo: Path) -> list[str]:
             where = f"{rule_file.relative_to(repo)}: rule {name}"
             if not RUNS_SOMETHING.search(block):
                 continue  # target rules such as `all` run nothing
-            env = directive(block, "conda")
-            if env is None:
-                problems.append(f"{where}: no `conda:` env file (as a plain string)")
+            envs = rule_envs(block)
+            if not envs:
+                problems.append(f"{where}: no `conda:` env file (as a plain string or torch_env)")
                 continue
-            env_file = (rule_file.parent / env).resolve()
-            if not env_file.is_file():
-                problems.append(f"{where}: env {env} does not exist")
-                continue
-            listed = env_packages(env_file)
             script = directive(block, "script")
             if script is None and re.search(r"^\s+script\s*:", block, re.M):
                 problems.append(f"{where}: `script:` is not a plain string; cannot check imports")
             imports = third_party_imports(rule_file.parent / script, repo) if script else {}
-            for module, importer in sorted(imports.items()):
-                package = CONDA_NAME.get(module, module.lower())
-                by = f"imported as {module} by {importer.relative_to(repo)}"
-                if package not in listed:
-                    problems.append(f"{where}: env {env_file.name} lacks {package} ({by})")
-                elif package not in pins:
-                    problems.append(f"{where}: {package} is not pinned in requirements.txt ({by})")
-                elif listed[package] != pins[package]:
-                    problems.append(
-                        f"{where}: env {env_file.name} has {package} "
-                        f"{listed[package] or 'unpinned'}, requirements.txt pins {pins[package]}"
-                    )
+            for env in envs:
+                problems += _env_gaps(where, rule_file.parent / env, env, imports, pins, repo)
+    return problems
+
+
+def rule_envs(block: str) -> list[str]:
+    """The env file(s) a rule block names: its plain `conda:` string, or both builds of a
+    `torch_env(NAME)`."""
+    env = directive(block, "conda")
+    if env is not None:
+        return [env]
+    torch = TORCH_ENV.search(block)
+    return [f"../../envs/{torch.group(2)}{build}.yaml" for build in TORCH_BUILDS] if torch else []
+
+
+def _env_gaps(
+    where: str, env_path: Path, env: str, imports: dict[str, Path], pins: dict[str, str],
+    repo: Path,
+) -> list[str]:
+    """What an env lacks of the imports, or where it disagrees with requirements.txt."""
+    env_file = env_path.resolve()
+    if not env_file.is_file():
+        return [f"{where}: env {env} does not exist"]
+    listed = env_packages(env_file)
+    problems = []
+    for module, importer in sorted(imports.items()):
+        package = CONDA_NAME.get(module, module.lower())
+        by = f"imported as {module} by {importer.relative_to(repo)}"
+        if package not in listed:
+            problems.append(f"{where}: env {env_file.name} lacks {package} ({by})")
+        elif package not in pins:
+            problems.append(f"{where}: {package} is not pinned in requirements.txt ({by})")
+        elif listed[package] != pins[package]:
+            problems.append(
+                f"{where}: env {env_file.name} has {package} "
+                f"{listed[package] or 'unpinned'}, requirements.txt pins {pins[package]}"
+            )
     return problems
 
 
@@ -222,5 +245,71 @@ def test_checker_follows_premirna_imports_and_reports_each_gap(tmp_path):
         "(imported as sklearn by premirna/data.py)",
         "workflow/rules/train.smk: rule train: env train.yaml has pytorch 2.0.0, "
         "requirements.txt pins 2.13.0",
-        "workflow/rules/train.smk: rule plot: no `conda:` env file (as a plain string)",
+        "workflow/rules/train.smk: rule plot: no `conda:` env file "
+        "(as a plain string or torch_env)",
     ]
+
+
+def channel_list(repo: Path) -> list[dict[str, str]]:
+    """envs/channels.tsv: where each pinned package and version is published, and when that was
+    checked (the channels cannot be reached from the development machine)."""
+    lines = (repo / "envs" / "channels.tsv").read_text(encoding="utf-8").splitlines()
+    header = lines[0].split("\t")
+    return [dict(zip(header, line.split("\t"), strict=True)) for line in lines[1:] if line]
+
+
+def test_every_pinned_package_is_published_where_its_env_looks():
+    published = channel_list(REPO)
+    assert all(re.fullmatch(r"\d{4}-\d{2}-\d{2}", row["checked"]) for row in published)
+    problems = []
+    for env_file in sorted((REPO / "envs").glob("*.yaml")):
+        env = yaml.safe_load(env_file.read_text())
+        channels = set(env.get("channels", [])) - {"nodefaults", "defaults"}
+        for dep in env.get("dependencies") or []:
+            entries = ([("pypi", spec) for spec in dep.get("pip", [])] if isinstance(dep, dict)
+                       else [("conda", str(dep))])
+            for kind, spec in entries:
+                name, version = split_spec(spec)
+                triple = re.fullmatch(r"[^=]+=[^=]+=(.+)", spec)  # name=version=build
+                build = triple.group(1) if triple else ""
+                rows = [r for r in published if r["package"] == name
+                        and r["version"] == version and r["build"] == build]
+                where = f"envs/{env_file.name}: {spec}"
+                if not rows:
+                    problems.append(f"{where}: not in envs/channels.tsv")
+                elif kind == "pypi" and rows[0]["channel"] != "pypi":
+                    problems.append(f"{where}: in the pip section but published on "
+                                    f"{rows[0]['channel']}; list it as a conda package")
+                elif kind == "conda" and rows[0]["channel"] not in channels:
+                    hint = " (use its pip section)" if rows[0]["channel"] == "pypi" else ""
+                    problems.append(f"{where}: published on {rows[0]['channel']}, which the env "
+                                    f"does not name{hint}")
+    assert not problems, "\n".join(problems)
+
+
+def test_torch_envs_come_in_a_cpu_and_a_cuda_build():
+    for name in ("cnn", "train_cvae", "interpret"):
+        cpu = env_packages(REPO / "envs" / f"{name}.yaml")
+        cuda = env_packages(REPO / "envs" / f"{name}-cuda.yaml")
+        assert cpu == cuda, name  # the same packages and versions, only the build differs
+        specs = {
+            build: [str(d) for d in yaml.safe_load((REPO / "envs" / f"{name}{build}.yaml")
+                                                    .read_text())["dependencies"]
+                    if str(d).startswith("pytorch")]
+            for build in TORCH_BUILDS
+        }
+        assert specs == {"": ["pytorch=2.13.0=cpu*"], "-cuda": ["pytorch=2.13.0=cuda*"]}, name
+
+
+@pytest.mark.parametrize(("build", "suffix"), [("cpu", ""), ("cuda", "-cuda")])
+def test_torch_build_selects_the_env_file(build, suffix):
+    # torch_env as workflow/rules/common.smk defines it, run under each value of the config key.
+    source = (REPO / "workflow" / "rules" / "common.smk").read_text()
+    start = source.index("def torch_env")
+    end = source.index("\ndef ", start + 1)
+    namespace = {"config": {"torch_build": build}}
+    exec(source[start:end], namespace)
+    for name in ("cnn", "train_cvae", "interpret"):
+        path = namespace["torch_env"](name)
+        assert path == f"../../envs/{name}{suffix}.yaml"
+        assert (REPO / "workflow" / "rules" / path).resolve().is_file()

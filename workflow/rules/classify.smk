@@ -17,7 +17,7 @@ rule classify:
     wildcard_constraints:
         name=r"[^/]+",
     conda:
-        "../../envs/cnn.yaml"
+        torch_env("cnn")
     threads: 2
     params:
         threshold=config["classify"]["threshold"],

@@ -64,6 +64,13 @@ stop_on_config_problems(
 )
 
 
+def torch_env(name):
+    """The conda env of a torch rule for the configured `torch_build`: envs/NAME.yaml (CPU
+    build of PyTorch) or envs/NAME-cuda.yaml (CUDA build)."""
+    suffix = "-cuda" if config["torch_build"] == "cuda" else ""
+    return f"../../envs/{name}{suffix}.yaml"
+
+
 def stage_seed(stage):
     """The stage's own `seed` if its config section has one, else the top-level seed."""
     return config[stage].get("seed", config["seed"])

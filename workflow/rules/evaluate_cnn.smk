@@ -65,7 +65,7 @@ rule evaluate_cnn:
     log:
         "results/logs/evaluate_cnn/evaluate_cnn.log",
     conda:
-        "../../envs/cnn.yaml"
+        torch_env("cnn")
     threads: 2
     params:
         threshold=config["evaluate_cnn"]["threshold"],

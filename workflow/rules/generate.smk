@@ -29,7 +29,7 @@ rule generate:
     benchmark:
         "results/benchmarks/generate/generate.tsv"
     conda:
-        "../../envs/train_cvae.yaml"
+        torch_env("train_cvae")
     threads: 2
     params:
         settings=config["generate"],

@@ -117,7 +117,7 @@ rule interpret_cnn:
     benchmark:
         "results/benchmarks/interpret_cnn/interpret_cnn.tsv"
     conda:
-        "../../envs/interpret.yaml"
+        torch_env("interpret")
     threads: 2
     params:
         settings=config["interpret_cnn"],
@@ -181,7 +181,7 @@ rule interpret_cvae:
     benchmark:
         "results/benchmarks/interpret_cvae/interpret_cvae.tsv"
     conda:
-        "../../envs/interpret.yaml"
+        torch_env("interpret")
     threads: 2
     params:
         settings=config["interpret_cvae"],

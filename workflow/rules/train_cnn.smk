@@ -21,7 +21,7 @@ rule train_cnn_pretrain_images:
     benchmark:
         "results/benchmarks/train_cnn/train_cnn_pretrain_images.tsv"
     conda:
-        "../../envs/cnn.yaml"
+        torch_env("cnn")
     threads: 2
     params:
         exclude_species=config["download"]["species"],
@@ -65,7 +65,7 @@ rule train_cnn:
     benchmark:
         "results/benchmarks/train_cnn/train_cnn.tsv"
     conda:
-        "../../envs/cnn.yaml"
+        torch_env("cnn")
     threads: 2
     resources:
         gpu=1,
@@ -89,7 +89,7 @@ rule train_cnn_features:
     benchmark:
         "results/benchmarks/train_cnn/train_cnn_features.tsv"
     conda:
-        "../../envs/cnn.yaml"
+        torch_env("cnn")
     threads: 2
     params:
         settings=config["train_cnn"]["features"],

@@ -36,7 +36,7 @@ rule train_cvae:
     benchmark:
         "results/benchmarks/train_cvae/train_cvae.tsv"
     conda:
-        "../../envs/train_cvae.yaml"
+        torch_env("train_cvae")
     threads: 2
     resources:
         gpu=1,

@@ -21,7 +21,7 @@ rule validate_judge:
     benchmark:
         "results/benchmarks/validate/validate_judge.tsv"
     conda:
-        "../../envs/train_cvae.yaml"
+        torch_env("train_cvae")
     threads: 2
     params:
         settings=config["validate"]["judge"],
@@ -83,7 +83,7 @@ rule validate:
     benchmark:
         "results/benchmarks/validate/validate.tsv"
     conda:
-        "../../envs/train_cvae.yaml"
+        torch_env("train_cvae")
     threads: 2
     params:
         seed=stage_seed("validate"),
