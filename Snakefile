@@ -20,6 +20,7 @@ include: "workflow/rules/train_cvae.smk"
 include: "workflow/rules/generate.smk"
 include: "workflow/rules/validate.smk"
 include: "workflow/rules/interpret.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:
@@ -31,6 +32,7 @@ rule all:
         rules.validate.output,
         rules.interpret_cnn.output,
         rules.interpret_cvae.output,
+        rules.report_summary.output,
         expand("results/classify/{name}.tsv", name=config["classify"]["candidates"]),
 
 

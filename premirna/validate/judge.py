@@ -5,16 +5,17 @@ The pipeline's own CNN reads the same Cordero image as the CVAE and learnt from 
 split, and class guidance pushes the decoder toward what that image calls a pre-miRNA: its
 verdict on generated molecules is circular. This judge reads the molecule in molecule order, 5'
 to 3', one position after another (per position the nucleotide, its bracket, its partner's
-nucleotide and the relative position: `CHANNELS`, 12), with a 1-D convolutional network pooled over the whole length (mean and max over the real positions),
-as published sequence-plus-structure detectors do. It learns from molecules the generator never
-saw: miRBase hairpins of the other species (`premirna.classifier.pretrain.other_species_molecules`),
-CODING pseudo-hairpins that are not in the molecule table, dinucleotide shuffles of its own
-positives and their structure-preserving shuffles (`premirna.rna.structure.pair_shuffle`: the
-positive's structure and composition, its base pairs and unpaired letters dealt out again), which
-make it judge the order of the sequence, not only the shape of the fold; every molecule of the
-configured species (all splits) is left out. It is never used
-for training, guidance, redrawing or selection of generated molecules, only to score them; its
-own accuracy on the configured species' real test split is reported beside its verdicts.
+nucleotide and the relative position: `CHANNELS`, 12), with a 1-D convolutional network pooled
+over the whole length (mean and max over the real positions), as published sequence-plus-
+structure detectors do. It learns from molecules the generator never saw: miRBase hairpins of
+the other species (`premirna.classifier.pretrain.other_species_molecules`), CODING
+pseudo-hairpins that are not in the molecule table, dinucleotide shuffles of its own positives
+and their structure-preserving shuffles (`premirna.rna.structure.pair_shuffle`: the positive's
+structure and composition, its base pairs and unpaired letters dealt out again), which make it
+judge the order of the sequence, not only the shape of the fold; every molecule of the
+configured species (all splits) is left out. It is never used for training, guidance, redrawing
+or selection of generated molecules, only to score them; its own accuracy on the configured
+species' real test split is reported beside its verdicts.
 """
 
 from __future__ import annotations

@@ -1,0 +1,212 @@
+"""The report's first page: the key results of a run, as tables and one figure.
+
+Read from the stages' own tables (nothing is recomputed): the classifier's test metrics for the
+CNN, the feature trees and the fused model (`evaluate_cnn/metrics.tsv`); the generation targets and
+which are met, with the independent judge's accuracy on real molecules (`validate/targets.tsv`,
+`validate/judge/accuracy.tsv`); the attribution methods' sanity-check verdicts
+(`interpret_cnn/sanity.tsv`); and the strongest links between latent factors and biology
+(`interpret_cvae/summary.tsv`). Written as a TSV (one row per figure quoted), a figure and a
+self-contained HTML page whose tables render in the report (Snakemake's report shows an HTML
+result inside the page; a TSV it only offers for download).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from premirna.core.atomic import atomic_open, write_tsv
+from premirna.core.figures import pyplot, save_figure
+from premirna.core.tables import read_table
+
+#: The classifier's metrics shown, in this order, and the models (metric prefix) they come from.
+CLASSIFIER_METRICS = ("accuracy", "sensitivity", "specificity", "mcc", "roc_auc", "pr_auc")
+MODELS = {"CNN (image)": "", "feature trees": "features_", "fused": "fused_"}
+#: Generation metrics whose generated value the figure sets beside the real molecules' value.
+REALISM_SHOWN = ("independent_judge", "two_sample_auc", "ks_length", "ks_mfe_per_nt", "ks_gc",
+                 "novelty", "uniqueness", "conditional_control")
+TOP_LINKS = 6  # latent-factor statements shown
+OWN_JUDGE = "judged_premirna"  # the pipeline's own CNN on generated molecules: not independent
+DECIMALS = 3
+
+
+def classifier_table(metrics_tsv: str | Path) -> pd.DataFrame:
+    """One row per model (CNN, trees, fused; those the run has), one column per metric."""
+    metrics = read_table(metrics_tsv, ("metric", "value")).set_index("metric")["value"]
+    rows = []
+    for model, prefix in MODELS.items():
+        if f"{prefix}accuracy" not in metrics:
+            continue
+        row = {"model": model}
+        row.update({m: float(metrics[f"{prefix}{m}"]) for m in CLASSIFIER_METRICS
+                    if f"{prefix}{m}" in metrics})
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    table.insert(1, "test molecules", int(metrics.get("n", 0)))
+    return table
+
+
+def generation_table(targets_tsv: str | Path) -> pd.DataFrame:
+    """The validate targets: metric, target, generated, real, met (the own-CNN row last)."""
+    targets = read_table(targets_tsv, ("metric", "target", "generated", "met"),
+                         text=("metric", "target", "meaning"))
+    shown = [c for c in ("metric", "target", "generated", "real", "shuffled", "random", "met",
+                         "meaning") if c in targets]
+    return targets[shown].copy()
+
+
+def judge_table(accuracy_tsv: str | Path) -> pd.DataFrame:
+    """The independent judge on the real test split."""
+    return read_table(accuracy_tsv)
+
+
+def sanity_table(sanity_tsv: str | Path) -> pd.DataFrame:
+    """Each attribution method and whether its maps pass the model-randomisation check."""
+    sanity = read_table(sanity_tsv, ("method", "verdict"), text=("method", "verdict"))
+    if "is_control" in sanity:
+        sanity = sanity[~sanity["is_control"].astype(str).str.lower().eq("true")]
+    shown = [c for c in ("method", "spearman_median", "verdict") if c in sanity]
+    return sanity[shown].reset_index(drop=True)
+
+
+def latent_table(summary_tsv: str | Path, top: int = TOP_LINKS) -> pd.DataFrame:
+    """The latent dimensions most strongly tied to a biological attribute, strongest first."""
+    links = read_table(summary_tsv, ("subject", "attribute", "spearman", "statement"),
+                       text=("subject", "kind", "attribute", "statement"))
+    if "kind" in links:
+        links = links[links["kind"] == "dimension"]
+    order = links["spearman"].abs().sort_values(ascending=False).index
+    return links.loc[order[:top], ["subject", "attribute", "spearman", "statement"]].reset_index(
+        drop=True)
+
+
+def headline(tables: Mapping[str, pd.DataFrame]) -> list[str]:
+    """A few sentences that say what the run found, from the tables."""
+    lines = []
+    classifier = tables.get("classifier")
+    if classifier is not None and len(classifier):
+        best = classifier.loc[classifier["accuracy"].idxmax()]
+        cnn = classifier.iloc[0]
+        lines.append(f"Classifier: test accuracy {cnn['accuracy']:.3f} for the CNN on the image "
+                     f"(ROC AUC {cnn.get('roc_auc', math.nan):.3f}); best {best['model']} "
+                     f"{best['accuracy']:.3f} on {int(cnn['test molecules'])} test molecules.")
+    generation = tables.get("generation")
+    if generation is not None and len(generation):
+        # The own CNN's verdict is shown but not counted: it shares the generator's image and data.
+        counted = generation[generation["metric"] != OWN_JUDGE]
+        met = counted["met"].astype(str).str.lower().eq("true")
+        missed = ", ".join(counted.loc[~met, "metric"]) or "none"
+        lines.append(f"Generation: {int(met.sum())} of {len(counted)} targets met; not met: "
+                     f"{missed}.")
+    judge = tables.get("judge")
+    if judge is not None and len(judge):
+        row = judge.iloc[0]
+        lines.append("The independent judge (never saw the generator) calls "
+                     f"{row['called_premirna_of_premirnas']:.3f} of real test pre-miRNAs and "
+                     f"{row['called_premirna_of_negatives']:.3f} of real negatives pre-miRNA.")
+    sanity = tables.get("sanity")
+    if sanity is not None and len(sanity):
+        fails = sanity.loc[~sanity["verdict"].str.startswith("pass"), "method"].tolist()
+        lines.append(f"Attribution: {len(sanity) - len(fails)} of {len(sanity)} methods pass the "
+                     f"randomisation check; failing: {', '.join(fails) or 'none'}.")
+    latent = tables.get("latent")
+    if latent is not None and len(latent):
+        lines.append(f"Latent factors: {latent.iloc[0]['statement']}")
+    return lines
+
+
+def plot_summary(tables: Mapping[str, pd.DataFrame], path: str | Path) -> None:
+    """Two panels: the classifiers' test metrics, and generated vs real molecules."""
+    plt = pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.6))
+    classifier = tables.get("classifier", pd.DataFrame())
+    shown = [m for m in ("accuracy", "sensitivity", "specificity", "roc_auc") if m in classifier]
+    width = 0.8 / max(1, len(classifier))
+    for k, row in enumerate(classifier.itertuples(index=False)):
+        values = [getattr(row, m) for m in shown]
+        left.bar(np.arange(len(shown)) + k * width, values, width, label=row.model)
+    left.set_xticks(np.arange(len(shown)) + width * (len(classifier) - 1) / 2, shown)
+    left.set_ylim(0.5, 1.0)
+    left.set_title("pre-miRNA classifier, test split", fontsize=12)
+    left.legend(fontsize=10, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=3)
+    generation = tables.get("generation", pd.DataFrame())
+    rows = generation[generation["metric"].isin(REALISM_SHOWN)] if len(generation) else generation
+    y = np.arange(len(rows))
+    right.barh(y - 0.2, rows.get("generated", []), 0.4, label="generated")
+    if "real" in rows:
+        right.barh(y + 0.2, rows["real"], 0.4, label="real held-out pre-miRNAs")
+    if "target" in rows:
+        goals = rows["target"].str.extract(r"([<>]=?)\s*([0-9.]+)")
+        right.scatter(goals[1].astype(float), y, marker="|", s=400, color="black", zorder=3,
+                      label="target (<= or >=)")
+    right.set_yticks(y, rows.get("metric", []))
+    right.invert_yaxis()
+    right.set_xlim(0, 1.05)
+    right.set_title("generated molecules vs real ones", fontsize=12)
+    right.legend(fontsize=10, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=3)
+    for axis in (left, right):
+        axis.tick_params(labelsize=10)
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
+def _html_table(frame: pd.DataFrame) -> str:
+    """A table with numbers to `DECIMALS` places, sortable by clicking a column heading."""
+    shown = frame.copy()
+    for column in shown.columns:
+        if pd.api.types.is_float_dtype(shown[column]):
+            shown[column] = shown[column].map(lambda v: "" if pd.isna(v) else f"{v:.{DECIMALS}f}")
+        elif shown[column].dtype == object:  # keep a target such as ">= 0.8" on one line
+            shown[column] = shown[column].map(
+                lambda v: v.replace("= ", "=\u00a0") if isinstance(v, str) else v)
+    return shown.to_html(index=False, escape=True, border=0, classes="sortable", na_rep="")
+
+
+_STYLE = """body{font-family:sans-serif;font-size:14px;margin:1.5em;max-width:1100px}
+table{border-collapse:collapse;margin:0.5em 0 1.5em}th,td{padding:3px 8px;text-align:left}
+th{background:#eee;cursor:pointer}tr:nth-child(even){background:#f8f8f8}img{max-width:100%}"""
+_SORT = """document.querySelectorAll('table.sortable th').forEach((th,i)=>th.onclick=()=>{
+const b=th.closest('table').tBodies[0],r=[...b.rows],d=th.dataset.d=th.dataset.d==='1'?'-1':'1';
+r.sort((x,y)=>{const a=x.cells[i].innerText,c=y.cells[i].innerText,n=parseFloat(a)-parseFloat(c);
+return (isNaN(n)?a.localeCompare(c):n)*d});r.forEach(x=>b.appendChild(x))});"""
+SECTIONS = {
+    "classifier": "Classifier: test-split metrics (evaluate_cnn)",
+    "generation": "Generation: targets, and whether the generated molecules meet them (validate)",
+    "judge": "The independent judge on real test molecules (validate_judge)",
+    "sanity": "Attribution methods: model-randomisation check (interpret_cnn)",
+    "latent": "Latent factors most tied to biology (interpret_cvae)",
+}
+
+
+def write_summary(
+    inputs: Mapping[str, str | Path], out_html: str | Path, out_tsv: str | Path,
+    out_png: str | Path,
+) -> dict[str, pd.DataFrame]:
+    """Read the stages' tables named in `inputs` (keys `metrics`, `targets`, `judge`, `sanity`,
+    `latent`; absent ones are left out), write the summary page, its TSV and its figure."""
+    readers = {"classifier": ("metrics", classifier_table), "generation": ("targets",
+               generation_table), "judge": ("judge", judge_table), "sanity": ("sanity",
+               sanity_table), "latent": ("latent", latent_table)}
+    tables = {name: reader(inputs[key]) for name, (key, reader) in readers.items()
+              if inputs.get(key)}
+    plot_summary(tables, out_png)
+    long = pd.concat([frame.astype(str).assign(section=name) for name, frame in tables.items()],
+                     ignore_index=True)
+    write_tsv(long[["section", *[c for c in long.columns if c != "section"]]], out_tsv)
+    figure = base64.b64encode(Path(out_png).read_bytes()).decode("ascii")
+    parts = ["<!DOCTYPE html><html><head><meta charset='utf-8'><title>premirna: key results"
+             f"</title><style>{_STYLE}</style></head><body><h1>Key results</h1><ul>"]
+    parts += [f"<li>{html.escape(line)}</li>" for line in headline(tables)]
+    parts.append(f"</ul><img alt='key results' src='data:image/png;base64,{figure}'>")
+    for name, frame in tables.items():
+        parts.append(f"<h2>{html.escape(SECTIONS[name])}</h2>{_html_table(frame)}")
+    parts.append(f"<script>{_SORT}</script></body></html>")
+    with atomic_open(out_html, "w") as handle:
+        handle.write("\n".join(parts))
+    return tables

@@ -1,0 +1,71 @@
+"""The report's page of key results, from small tables written the way the stages write them."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from premirna.core.errors import InputError
+from premirna.report.summary import headline, write_summary
+
+
+def _tables(folder: Path) -> dict[str, Path]:
+    paths = {k: folder / f"{k}.tsv" for k in ("metrics", "targets", "judge", "sanity", "latent")}
+    metrics = {"n": 576, "accuracy": 0.8976, "sensitivity": 0.86, "specificity": 0.93,
+               "mcc": 0.8, "roc_auc": 0.957, "pr_auc": 0.965, "fused_accuracy": 0.95,
+               "fused_sensitivity": 0.93, "fused_specificity": 0.97, "fused_mcc": 0.9,
+               "fused_roc_auc": 0.98, "fused_pr_auc": 0.98}
+    pd.DataFrame({"metric": list(metrics), "value": list(metrics.values()),
+                  "description": ""}).to_csv(paths["metrics"], sep="\t", index=False)
+    pd.DataFrame({
+        "metric": ["independent_judge", "two_sample_auc", "judged_premirna"],
+        "target": [">= 0.8", "<= 0.7", ">= 0.9"], "generated": [0.66, 0.58, 0.2],
+        "real": [0.72, 0.53, 0.91], "met": [False, True, False],
+        "meaning": ["judge <b>share</b>", "two-sample", "own CNN"],
+    }).to_csv(paths["targets"], sep="\t", index=False)
+    pd.DataFrame([{"pre_mirnas": 288, "negatives": 288, "called_premirna_of_premirnas": 0.653,
+                   "called_premirna_of_negatives": 0.128, "accuracy": 0.76, "roc_auc": 0.88,
+                   "median_score_premirnas": 0.73}]).to_csv(paths["judge"], sep="\t", index=False)
+    pd.DataFrame({"method": ["smoothgrad", "occlusion", "input_control"],
+                  "spearman_median": [0.36, 0.94, 1.0],
+                  "verdict": ["passes", "FAILS (map hardly changes)", "FAILS"],
+                  "is_control": [False, False, True]}).to_csv(paths["sanity"], sep="\t",
+                                                              index=False)
+    pd.DataFrame({"subject": ["z0", "z4", "probe"], "kind": ["dimension", "dimension", "probe"],
+                  "attribute": ["gc", "loop_size", "gc"], "spearman": [0.3, -0.82, 0.99],
+                  "statement": ["z0 weakly tracks GC", "z4 strongly tracks loop size", "x"]}
+                 ).to_csv(paths["latent"], sep="\t", index=False)
+    return paths
+
+
+def test_summary_page_leads_with_the_answers(tmp_path):
+    paths = _tables(tmp_path)
+    tables = write_summary(paths, tmp_path / "s.html", tmp_path / "s.tsv", tmp_path / "s.png")
+
+    assert list(tables["classifier"]["model"]) == ["CNN (image)", "fused"]  # no trees in the run
+    lines = headline(tables)
+    assert lines[0].startswith("Classifier: test accuracy 0.898")
+    assert "best fused 0.950 on 576 test molecules" in lines[0]
+    # The own CNN's row is shown but not counted among the targets.
+    assert "1 of 2 targets met; not met: independent_judge." in lines[1]
+    assert "1 of 2 methods pass" in lines[3] and "occlusion" in lines[3]  # control left out
+    assert lines[4] == "Latent factors: z4 strongly tracks loop size"  # strongest |rho| first
+
+    page = (tmp_path / "s.html").read_text(encoding="utf-8")
+    assert page.count("<table") == 5 and "data:image/png;base64," in page
+    assert "<b>share</b>" not in page and html.escape("<b>share</b>") in page  # text, not markup
+    assert "0.898" in page and "0.8976" not in page  # three decimals
+    assert (tmp_path / "s.png").read_bytes()[:4] == b"\x89PNG"
+    long = pd.read_csv(tmp_path / "s.tsv", sep="\t")
+    assert set(long["section"]) == {"classifier", "generation", "judge", "sanity", "latent"}
+
+
+def test_a_missing_stage_table_is_named(tmp_path):
+    paths = _tables(tmp_path)
+    paths["targets"].unlink()
+    with pytest.raises(InputError, match="targets.tsv"):
+        write_summary(paths, tmp_path / "s.html", tmp_path / "s.tsv", tmp_path / "s.png")
+    assert not (tmp_path / "s.html").exists()

@@ -1,0 +1,12 @@
+"""Snakemake adapter for rule report_summary: the report's page of key results."""
+
+from premirna.core.logs import setup_logging
+from premirna.report.summary import write_summary
+
+setup_logging(snakemake.log[0])
+write_summary(
+    dict(snakemake.input.items()),
+    snakemake.output.html,
+    snakemake.output.tsv,
+    snakemake.output.figure,
+)
