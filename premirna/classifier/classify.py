@@ -48,6 +48,7 @@ from premirna.classifier.feature_model import feature_columns, load_feature_mode
 from premirna.classifier.predict import load_checkpoint, predict_proba
 from premirna.core.atomic import write_tsv
 from premirna.core.files import check_output
+from premirna.core.logs import counts_text
 from premirna.encode.image import IMAGE_SHAPE
 from premirna.encode.images import fold_and_encode
 from premirna.rna.folding import DEFAULT_FOLD, FoldSettings
@@ -248,9 +249,9 @@ def classify_fasta(
     # the calls were made on the unrounded values.
     shown = [c for c in ("probability", *FEATURE_COLUMNS) if c in table]
     write_tsv(table.round(dict.fromkeys(shown, DECIMALS)), out_tsv)
-    counts = table["status"].value_counts().to_dict()
+    counts = counts_text(table["status"].value_counts().to_dict())
     log.info(
-        "%s: %d sequences scored into %s, %d called pre-miRNA; status %s",
+        "%s: %d sequences scored into %s, %d called pre-miRNA; status: %s",
         Path(in_path).name,
         len(table),
         out_tsv,

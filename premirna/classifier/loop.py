@@ -34,6 +34,7 @@ from premirna.classifier.steps import (
     recalibrate_batch_norm,
 )
 from premirna.core.errors import TrainingError, check_finite_loss
+from premirna.core.logs import eta
 from premirna.core.seeds import cnn_epoch_seed, offset
 from premirna.core.tables import LABELS
 from premirna.encode.image import ENCODING_VERSION
@@ -190,10 +191,12 @@ def _end_epoch(
         run.scheduler.step()
     run.epoch = epoch
     run.finished = epoch == epochs or epoch - run.best_epoch >= config.patience
+    spent = sum(r["seconds"] for r in run.history if r.get("phase") == row["phase"])
+    done = sum(1 for r in run.history if r.get("phase") == row["phase"])
     log.info(
-        "%s epoch %d: train loss %.4f, val loss %.4f, val acc %.4f, val AUROC %.4f, %.1f s",
-        row["phase"], epoch, row["train_loss"], row["val_loss"], row["val_accuracy"],
-        row["val_auroc"], row["seconds"],
+        "%s epoch %d/%d: train loss %.4f, val loss %.4f, val acc %.4f, val AUROC %.4f, %.1f s, %s",
+        row["phase"], epoch, epochs, row["train_loss"], row["val_loss"], row["val_accuracy"],
+        row["val_auroc"], row["seconds"], eta(done, epochs - epoch + done, spent),
     )
     save_checkpoint(
         {**base, "model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(),

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from premirna.core.atomic import save_npz, write_tsv
+from premirna.core.logs import counts_text
 from premirna.core.seeds import stream
 from premirna.core.tables import read_table
 from premirna.data.mirbase import species_of
@@ -150,5 +151,5 @@ def build_pretrain_images(
     )
     if out_table is not None:
         write_tsv(table, out_table)
-    log.info("pre-training set written to %s: %s", out_npz, counts)
+    log.info("pre-training set written to %s: %s", out_npz, counts_text(counts))
     return counts

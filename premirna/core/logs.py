@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from collections.abc import Mapping
 from types import TracebackType
+from typing import Any
 
 
 def setup_logging(log_path: str | None = None, level: int = logging.INFO) -> logging.Logger:
@@ -17,7 +19,7 @@ def setup_logging(log_path: str | None = None, level: int = logging.INFO) -> log
     root.setLevel(level)
     for handler in list(root.handlers):
         root.removeHandler(handler)
-    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S")
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S")
     stream = logging.StreamHandler(sys.stderr)
     stream.setFormatter(fmt)
     root.addHandler(stream)
@@ -33,6 +35,33 @@ def setup_logging(log_path: str | None = None, level: int = logging.INFO) -> log
 
     sys.excepthook = excepthook
     return logging.getLogger("premirna")
+
+
+def counts_text(counts: Mapping[Any, Any]) -> str:
+    """'TP 16, TN 16' for a mapping of counts, with numpy scalars written as plain numbers."""
+    def plain(value: Any) -> Any:
+        return value.item() if hasattr(value, "item") else value
+
+    return ", ".join(f"{plain(key)} {plain(value)}" for key, value in counts.items())
+
+
+def duration(seconds: float) -> str:
+    """A time span as people say it: "40 s", "3 min", "1 h 05 min"."""
+    if seconds != seconds or seconds < 0:  # NaN: nothing to estimate from yet
+        return "?"
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    hours, minutes = divmod(round(seconds / 60), 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def eta(done: int, total: int, elapsed: float) -> str:
+    """'ETA 3 min' for `total` steps of which `done` took `elapsed` seconds (the mean step)."""
+    if done <= 0:
+        return "ETA ?"
+    return f"ETA {duration((total - done) * elapsed / done)}"
 
 
 class Progress:

@@ -18,6 +18,7 @@ from collections import Counter
 import numpy as np
 import pandas as pd
 
+from premirna.core.logs import Progress
 from premirna.core.seeds import stream
 from premirna.core.tables import MOLECULE_COLUMNS
 from premirna.rna.folding import DEFAULT_FOLD, FoldSettings, fold_sequences
@@ -31,6 +32,9 @@ CODING_SOURCE = "coding_xue2005"
 SHUFFLE_SOURCE = "shuffle"
 #: The CODING pseudo-hairpins come from human RefSeq CDS.
 CODING_SPECIES = "hsa"
+
+
+BATCH = 2000  # shuffles folded at once
 
 
 def read_coding(path: str | os.PathLike[str], iupac: str = "drop") -> pd.DataFrame:
@@ -84,10 +88,14 @@ def shuffle_negatives(
     per_parent: Counter[str] = Counter()
     rows: list[dict[str, object]] = []
     budget = max_attempts * n
+    progress = Progress(n, "shuffled negatives that fold into one hairpin", log, every=30.0)
     while len(rows) < n and counts["attempts"] < budget:
+        progress.update(len(rows) - progress.done)
         # Fold in batches (ViennaRNA dominates the cost); a batch a bit larger than what is
         # missing, because only a share of the shuffles folds into a single hairpin.
-        size = min(2 * (n - len(rows)) + 8, budget - counts["attempts"])
+        # At most BATCH at a time, so that progress is logged on long runs (the candidates, hence
+        # the result, do not depend on the batch size: they are drawn and tested in one order).
+        size = min(2 * (n - len(rows)) + 8, budget - counts["attempts"], BATCH)
         batch = []
         for k in range(size):
             parent = parents.iloc[(counts["attempts"] + k) % len(parents)]
@@ -114,6 +122,7 @@ def shuffle_negatives(
                 if len(rows) == n:
                     break
     counts["kept"] = len(rows)
+    progress.update(len(rows) - progress.done)
     if len(rows) < n:
         log.warning(
             "only %d of %d shuffled negatives fold into a single hairpin after %d attempts",

@@ -37,6 +37,7 @@ import torch
 
 from premirna.core.atomic import write_tsv
 from premirna.core.errors import TrainingError, check_finite_loss
+from premirna.core.logs import eta
 from premirna.core.seeds import cvae_epoch_seed
 from premirna.core.tables import LABELS, read_folded
 from premirna.encode.image import ENCODING_VERSION
@@ -212,10 +213,12 @@ def fit(
             "total": total_mean, "val_recon": val_recon, "val_kl": val_kl, "val": val_metric,
             "seconds": round(time.monotonic() - started, 2),
         }
+        spent = sum(r["seconds"] for r in run.history) + row["seconds"]
+        done = len(run.history) + 1
         log.info(
-            "epoch %d/%d: beta %.3f recon %.2f KL %.2f | val recon %.2f KL %.2f loss %.2f (%.0f s)",
-            epoch, config.epochs, beta, recon_mean, kl_mean, val_recon, val_kl, val_metric,
-            row["seconds"],
+            "epoch %d/%d: beta %.3f recon %.2f KL %.2f | val recon %.2f KL %.2f loss %.2f "
+            "(%.0f s, %s)", epoch, config.epochs, beta, recon_mean, kl_mean, val_recon, val_kl,
+            val_metric, row["seconds"], eta(done, config.epochs - epoch + done, spent),
         )
         check_finite_loss(
             {"training loss": total_mean, "validation loss": val_metric},

@@ -17,6 +17,7 @@ from torch import nn
 from premirna.classifier.predict import load_checkpoint, predict_proba
 from premirna.core.atomic import save_npz, write_tsv
 from premirna.core.errors import InputError
+from premirna.core.logs import counts_text
 from premirna.core.seeds import offset
 from premirna.core.tables import read_folded
 from premirna.encode.images import read_images
@@ -114,7 +115,8 @@ def load_molecules(
     molecules = Molecules(ids[chosen], images[chosen], labels[chosen], prob[chosen],
                           outcome[chosen], sequences, structures, columns, sites, loops)
     log.info("explaining %d of %d test molecules: %s", len(chosen), len(ids),
-             dict(zip(*np.unique(molecules.outcome, return_counts=True), strict=True)))
+             counts_text(dict(zip(*np.unique(molecules.outcome, return_counts=True),
+                                  strict=True))))
     return molecules, spans
 
 

@@ -37,6 +37,7 @@ from premirna.classifier.pretrain import other_species_molecules
 from premirna.classifier.steps import stratified_holdout
 from premirna.core.atomic import write_tsv
 from premirna.core.errors import TrainingError, check_finite_loss
+from premirna.core.logs import counts_text, eta
 from premirna.core.seeds import molecule_stream, stream
 from premirna.core.settings import Settings, check_bounds
 from premirna.rna.folding import DEFAULT_FOLD, FoldSettings, fold_sequences
@@ -171,8 +172,9 @@ def train_judge(
         accuracy = float((logits.argmax(1) == y[held]).float().mean())
         history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
                         "val_accuracy": accuracy, "seconds": round(time.monotonic() - started, 2)})
-        log.info("judge epoch %d/%d: train loss %.4f, val loss %.4f, val accuracy %.4f",
-                 epoch, settings.epochs, train_loss, val_loss, accuracy)
+        log.info("judge epoch %d/%d: train loss %.4f, val loss %.4f, val accuracy %.4f, %s",
+                 epoch, settings.epochs, train_loss, val_loss, accuracy,
+                 eta(epoch, settings.epochs, sum(r["seconds"] for r in history)))
         if val_loss < best_loss:
             best_loss = val_loss
             best = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -255,7 +257,7 @@ def build_judge(
     table = table[table["sequence"].str.len() <= settings.max_length].reset_index(drop=True)
     log.info("judge set: %d molecules (%d pre-miRNAs of %d species); %s", len(table),
              int(table["label"].sum()), table.loc[table["label"] == 1, "species"].nunique(),
-             counts)
+             counts_text(counts))
     fold = FoldSettings.of(fold)
     table["structure"] = [s for s, _ in fold_sequences(table["sequence"].tolist(), processes, fold)]
     decoys = pair_shuffle_decoys(table[table["label"] == 1], settings.pair_shuffle_ratio,

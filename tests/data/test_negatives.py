@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from premirna.core.tables import MOLECULE_COLUMNS
+from premirna.data import negatives
 from premirna.data.negatives import (
     build_negatives,
     read_coding,
@@ -98,6 +99,13 @@ def test_shuffled_negatives_fold_into_one_hairpin(positives):
         assert dinucleotide_counts(sequence) == dinucleotide_counts(parent_of[parent])
     again, _ = shuffle_negatives(positives, 12, seed=3)
     assert again.equals(table)
+
+
+def test_fold_batch_size_changes_nothing_but_the_progress_lines(positives, monkeypatch):
+    whole, counts = shuffle_negatives(positives, 12, seed=3)
+    monkeypatch.setattr(negatives, "BATCH", 5)  # many small batches instead of one
+    batched, batched_counts = shuffle_negatives(positives, 12, seed=3)
+    assert batched.equals(whole) and batched_counts == counts
 
 
 def test_shuffles_of_unshufflable_sequences_are_rejected():
