@@ -5,19 +5,23 @@ import sys
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
+# The repository: two folders above this file (workflow/rules/common.smk). Not workflow.basedir,
+# which is the folder of the user's Snakefile when this workflow is used as a `module`.
+REPOSITORY = os.path.dirname(os.path.dirname(str(workflow.current_basedir)))
+
 # The package lives beside this workflow; scripts import it from there, in any conda env.
-sys.path.insert(0, workflow.basedir)
+sys.path.insert(0, REPOSITORY)
 os.environ.update(
     PYTHONPATH=os.pathsep.join(
-        p for p in (workflow.basedir, os.environ.get("PYTHONPATH", "")) if p
+        p for p in (REPOSITORY, os.environ.get("PYTHONPATH", "")) if p
     )
 )
 
 
 def workflow_file(*parts):
     """A file shipped with the workflow (resources/ ...), found from the workflow wherever the run
-    happens."""
-    return os.path.join(workflow.basedir, *parts)
+    happens, also when it is used as a module from another folder."""
+    return os.path.join(REPOSITORY, *parts)
 
 
 # Light modules (no ViennaRNA, torch or pandas): the Snakemake process itself imports them.
