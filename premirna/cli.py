@@ -77,11 +77,12 @@ def _decode(args: argparse.Namespace) -> None:
 
 def _classify(args: argparse.Namespace) -> None:
     from premirna.classifier.classify import classify_fasta
+    from premirna.classifier.default import default_model
 
     classify_fasta(
         args.input,
         args.output,
-        args.model,
+        args.model or default_model(),
         processes=args.processes,
         threshold=args.threshold,
         fold=_fold_settings(args),
@@ -109,7 +110,10 @@ def _add_fold_options(p: argparse.ArgumentParser, what: str = "folding processes
 
 
 def _add_classify_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True, help="checkpoint written by train_cnn (model.pt)")
+    p.add_argument("--model", default=None,
+                   help="checkpoint written by train_cnn (model.pt); default: the small "
+                        "classifier shipped in resources/default_classifier/ (its PROVENANCE.md "
+                        "says how it was trained and how well it does)")
     p.add_argument(
         "--features",
         help="feature trees written by train_cnn (features_model.npz): adds the columns "
