@@ -162,7 +162,7 @@ def _html_table(frame: pd.DataFrame) -> str:
     for column in shown.columns:
         if pd.api.types.is_float_dtype(shown[column]):
             shown[column] = shown[column].map(lambda v: "" if pd.isna(v) else f"{v:.{DECIMALS}f}")
-        elif shown[column].dtype == object:  # keep a target such as ">= 0.8" on one line
+        elif not pd.api.types.is_numeric_dtype(shown[column]):  # keep ">= 0.8" on one line
             shown[column] = shown[column].map(
                 lambda v: v.replace("= ", "=\u00a0") if isinstance(v, str) else v)
     return shown.to_html(index=False, escape=True, border=0, classes="sortable", na_rep="")
@@ -171,8 +171,9 @@ def _html_table(frame: pd.DataFrame) -> str:
 _STYLE = """body{font-family:sans-serif;font-size:14px;margin:1.5em;max-width:1100px}
 table{border-collapse:collapse;margin:0.5em 0 1.5em}th,td{padding:3px 8px;text-align:left}
 th{background:#eee;cursor:pointer}tr:nth-child(even){background:#f8f8f8}img{max-width:100%}"""
-_SORT = """document.querySelectorAll('table.sortable th').forEach((th,i)=>th.onclick=()=>{
-const b=th.closest('table').tBodies[0],r=[...b.rows],d=th.dataset.d=th.dataset.d==='1'?'-1':'1';
+_SORT = """document.querySelectorAll('table.sortable th').forEach(th=>th.onclick=()=>{
+const i=th.cellIndex,b=th.closest('table').tBodies[0],r=[...b.rows];
+const d=th.dataset.d=th.dataset.d==='1'?'-1':'1';
 r.sort((x,y)=>{const a=x.cells[i].innerText,c=y.cells[i].innerText,n=parseFloat(a)-parseFloat(c);
 return (isNaN(n)?a.localeCompare(c):n)*d});r.forEach(x=>b.appendChild(x))});"""
 SECTIONS = {

@@ -300,3 +300,33 @@ def test_report_opens_and_shows_its_sections_and_a_figure(report_under_test, bro
     page.screenshot(path=str(screenshot), full_page=True)
     assert screenshot.stat().st_size > 10_000
     print(f"screenshot of the report: {screenshot}")
+
+
+@pytest.mark.slow
+def test_the_report_leads_with_a_summary_whose_tables_render(real_report, browser_page, tmp_path):
+    page = browser_page
+    uri = real_report.html.resolve().as_uri()
+    listed = _results_categories(page, uri)
+    assert listed[0] == "0. summary", listed  # the first category a reader meets
+    _open_category(page, uri, "0. summary")
+    frames = []
+    for k in range(_result_rows(page).count()):  # the figure and the page: show each
+        _open_category(page, uri, "0. summary")
+        _result_rows(page).nth(k).locator("a[iconname=eye]").click()
+        page.wait_for_timeout(1000)
+        frames = [f for f in page.frames if "summary.html" in f.url]
+        if frames:
+            break
+    assert frames, "the summary page is not shown inside the report"
+    summary = frames[0]
+    assert summary.locator("table").count() == 5  # classifier, generation, judge, sanity, latent
+    cells = summary.locator("table").nth(1).locator("tbody tr").first.locator("td")
+    assert cells.first.inner_text() == "independent_judge"  # a real row, not a download link
+    assert summary.evaluate(
+        "() => Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
+    # Sorting: a click on a heading reorders the rows.
+    first = summary.locator("table").nth(1).locator("tbody tr td").first.inner_text()
+    summary.locator("table").nth(1).locator("th").first.click()
+    summary.locator("table").nth(1).locator("th").first.click()
+    assert summary.locator("table").nth(1).locator("tbody tr td").first.inner_text() != first
+    page.screenshot(path=str(tmp_path / "summary.png"), full_page=True)
