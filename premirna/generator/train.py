@@ -159,6 +159,14 @@ def _base(
     }
 
 
+def _time_left(run: _Run, row: dict[str, float], epochs: int) -> str:
+    """'ETA ...' after the epoch of `row` (not yet in the history), from the epochs of this
+    process and any resumed before it."""
+    done = len(run.history) + 1
+    return eta(done, epochs - int(row["epoch"]) + done,
+               sum(r["seconds"] for r in run.history) + row["seconds"])
+
+
 def fit(
     train: HairpinSet,
     val: HairpinSet,
@@ -213,12 +221,10 @@ def fit(
             "total": total_mean, "val_recon": val_recon, "val_kl": val_kl, "val": val_metric,
             "seconds": round(time.monotonic() - started, 2),
         }
-        spent = sum(r["seconds"] for r in run.history) + row["seconds"]
-        done = len(run.history) + 1
         log.info(
             "epoch %d/%d: beta %.3f recon %.2f KL %.2f | val recon %.2f KL %.2f loss %.2f "
             "(%.0f s, %s)", epoch, config.epochs, beta, recon_mean, kl_mean, val_recon, val_kl,
-            val_metric, row["seconds"], eta(done, config.epochs - epoch + done, spent),
+            val_metric, row["seconds"], _time_left(run, row, config.epochs),
         )
         check_finite_loss(
             {"training loss": total_mean, "validation loss": val_metric},

@@ -69,7 +69,7 @@ stop_on_config_problems(
 
 
 def torch_env(name):
-    """The conda env of a torch rule for the configured `torch_build`: envs/NAME.yaml (CPU
+    """The conda env of a torch stage for the configured `torch_build`, envs/NAME.yaml (CPU
     build of PyTorch) or envs/NAME-cuda.yaml (CUDA build)."""
     suffix = "-cuda" if config["torch_build"] == "cuda" else ""
     return f"../../envs/{name}{suffix}.yaml"
