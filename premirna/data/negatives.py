@@ -18,7 +18,7 @@ from collections import Counter
 import numpy as np
 import pandas as pd
 
-from premirna.core.logs import Progress
+from premirna.core.logs import Progress, counts_text
 from premirna.core.seeds import stream
 from premirna.core.tables import MOLECULE_COLUMNS
 from premirna.rna.folding import DEFAULT_FOLD, FoldSettings, fold_sequences
@@ -194,5 +194,5 @@ def build_negatives(
     counts.update({f"shuffle_{key}": value for key, value in shuffle_counts.items()})
     negatives = pd.concat([coding, shuffles], ignore_index=True)
     negatives["label"] = negatives["label"].astype(int)
-    log.info("negatives: %s", ", ".join(f"{key} {value}" for key, value in counts.items()))
+    log.info("negatives: %s", counts_text(counts))
     return negatives, counts
