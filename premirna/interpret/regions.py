@@ -10,6 +10,7 @@ import numpy as np
 
 from premirna.encode.image import COLUMNS, ROWS, TOP_ROWS
 from premirna.encode.walk import columns as encoder_columns
+from premirna.rna.attributes import partner_strand
 from premirna.rna.structure import central_hairpin_loop, pair_table, stem_path
 
 #: Exclusive regions: every pixel of the image belongs to exactly one.
@@ -90,27 +91,12 @@ class MatureSites:
         return "+".join(sorted({self.source_5p, self.source_3p}))
 
 
-def _partner_near(table: np.ndarray, position: int) -> int | None:
-    """The partner of `position`, or of its nearest paired neighbour shifted by the distance
-    (strands run antiparallel); None if nothing near is paired."""
-    for distance in range(0, 8):
-        for q in (position - distance, position + distance):
-            if 0 <= q < len(table) and table[q] >= 0:
-                return int(table[q]) - (position - q)
-    return None
-
-
 def infer_other_arm(table: np.ndarray, start: int, end: int) -> tuple[int, int] | None:
     """The opposite strand of a miRNA duplex with 2-nt 3' overhangs at both ends (the products of
     Drosha and Dicer, RNase III enzymes; Lee et al. 2003, Nature 425:415; Bernstein et al. 2001,
-    Nature 409:363): the partner strand starts 2 nt past the partner of `end` and ends 2 nt past
-    the partner of `start`. 0-based inclusive; None when the region is unpaired."""
-    first, last = _partner_near(table, end), _partner_near(table, start)
-    if first is None or last is None:
-        return None
-    first, last = first + 2, last + 2
-    first, last = max(first, 0), min(last, len(table) - 1)
-    return (first, last) if first <= last else None
+    Nature 409:363), as `premirna.rna.attributes.partner_strand` finds it. 0-based inclusive;
+    None when the region is unpaired."""
+    return partner_strand(table, start, end)
 
 
 def mature_sites(

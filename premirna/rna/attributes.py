@@ -1,0 +1,119 @@
+"""Named hairpin attributes per molecule, from the fold table: what both the training of an
+attribute-regularised CVAE (`premirna.generator`) and the reading of its latent space
+(`premirna.interpret`) compare latent axes with.
+
+The fold stage's columns are used as they are (length, stem length, terminal-loop size, GC, MFE
+per nt, bulges). From miRBase's 1-based mature positions come the start of the 5p miRNA (Drosha's
+cut: the 5' flank) and the start of the 3p miRNA (Dicer's cut on the 3' arm), and from the
+0-based spans of both strands the duplex-end asymmetry of `premirna.rna.duplex` (Khvorova,
+Reynolds & Jayasena 2003). Where miRBase names only one arm, the other is inferred from the
+2-nt 3' overhangs that Drosha and Dicer leave at both ends of the duplex (Lee et al. 2003,
+Nature 425:415; Bernstein et al. 2001, Nature 409:363). Missing values are NaN (negatives have
+no mature positions).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from premirna.rna.duplex import duplex_asymmetry
+from premirna.rna.folding import DEFAULT_FOLD, FoldSettings
+from premirna.rna.structure import pair_table
+
+#: Columns of the fold table taken as they are.
+FOLD_COLUMNS: tuple[str, ...] = ("length", "stem_length", "loop_size", "gc", "mfe_per_nt",
+                                 "bulges")
+#: Every attribute `hairpin_attribute_frame` returns.
+NAMED_ATTRIBUTES: tuple[str, ...] = (*FOLD_COLUMNS, "mature_5p_start", "mature_3p_start",
+                                     "duplex_asymmetry")
+
+Span = tuple[int, int]
+
+
+def _partner_near(table: np.ndarray, position: int) -> int | None:
+    """The partner of `position`, or of its nearest paired neighbour shifted by the distance
+    (the strands run antiparallel); None when nothing within 7 nt is paired."""
+    for distance in range(8):
+        for q in (position - distance, position + distance):
+            if 0 <= q < len(table) and table[q] >= 0:
+                return int(table[q]) - (position - q)
+    return None
+
+
+def partner_strand(table: np.ndarray, start: int, end: int) -> Span | None:
+    """The opposite strand of a duplex with 2-nt 3' overhangs at both ends: it starts 2 nt past
+    the partner of `end` and ends 2 nt past the partner of `start` (0-based, inclusive)."""
+    first, last = _partner_near(table, end), _partner_near(table, start)
+    if first is None or last is None:
+        return None
+    first, last = max(first + 2, 0), min(last + 2, len(table) - 1)
+    return (first, last) if first <= last else None
+
+
+def _span(start: float, end: float) -> Span | None:
+    if start is None or end is None or math.isnan(start) or math.isnan(end):
+        return None
+    return int(start) - 1, int(end) - 1
+
+
+def mirbase_spans(
+    structure: str, five_p: tuple[float, float], three_p: tuple[float, float]
+) -> tuple[Span | None, Span | None]:
+    """0-based inclusive spans of both mature strands from 1-based miRBase (start, end) pairs
+    (NaN where missing); a missing arm is inferred from the annotated one."""
+    p5, p3 = _span(*five_p), _span(*three_p)
+    if (p5 is None) == (p3 is None):
+        return p5, p3
+    table = pair_table(structure)
+    if p5 is None:
+        return partner_strand(table, *p3), p3
+    return p5, partner_strand(table, *p5)
+
+
+def _column(folded: pd.DataFrame, name: str) -> pd.Series:
+    if name not in folded:
+        return pd.Series(np.nan, index=folded.index, dtype=float)
+    return pd.to_numeric(folded[name], errors="coerce").astype(float)
+
+
+def duplex_asymmetries(folded: pd.DataFrame, fold: FoldSettings = DEFAULT_FOLD) -> np.ndarray:
+    """`premirna.rna.duplex.duplex_asymmetry` of every row (kcal/mol; NaN without a miRBase
+    annotation, a sequence or a structure)."""
+    columns = [_column(folded, f"mature_{arm}_{end}").to_numpy()
+               for arm in ("5p", "3p") for end in ("start", "end")]
+    if "sequence" not in folded or "structure" not in folded:
+        return np.full(len(folded), np.nan)
+    out = np.full(len(folded), np.nan)
+    for k, (sequence, structure) in enumerate(zip(folded["sequence"], folded["structure"],
+                                                  strict=True)):
+        if not isinstance(sequence, str) or not isinstance(structure, str):
+            continue
+        if np.isnan([c[k] for c in columns]).all() or len(sequence) != len(structure):
+            continue
+        five, three = mirbase_spans(structure, (columns[0][k], columns[1][k]),
+                                    (columns[2][k], columns[3][k]))
+        if five is not None and three is not None:
+            out[k] = duplex_asymmetry(sequence, structure, five, three, fold=fold)
+    return out
+
+
+def hairpin_attribute_frame(
+    folded: pd.DataFrame, names: tuple[str, ...] | list[str] = NAMED_ATTRIBUTES,
+    fold: FoldSettings = DEFAULT_FOLD,
+) -> pd.DataFrame:
+    """The attributes `names` (of `NAMED_ATTRIBUTES`) of every row of a fold table, float, NaN
+    where missing, in the rows' order and index."""
+    unknown = sorted(set(names) - set(NAMED_ATTRIBUTES))
+    if unknown:
+        raise ValueError(f"unknown hairpin attributes {unknown}; choose from "
+                         f"{list(NAMED_ATTRIBUTES)}")
+    out = pd.DataFrame(index=folded.index)
+    for name in names:
+        if name == "duplex_asymmetry":
+            out[name] = duplex_asymmetries(folded, fold)
+        else:
+            out[name] = _column(folded, name)
+    return out
