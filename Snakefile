@@ -32,6 +32,7 @@ rule all:
         rules.validate.output,
         rules.interpret_cnn.output,
         rules.interpret_cvae.output,
+        rules.interpret_determinants.output,
         rules.report_summary.output,
         expand("results/classify/{name}.tsv", name=config["classify"]["candidates"]),
 

@@ -34,6 +34,8 @@ SMALL_OVERRIDES: dict = {
         "occlusion_window": [13, 10],
         "occlusion_stride": [12, 10],
         "sanity_molecules": 8,
+        "n_bootstrap": 200,
+        "n_permutations": 200,
     },
 }
 

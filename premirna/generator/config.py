@@ -37,6 +37,10 @@ class CVAETrainConfig(Settings):
     word_dropout: float = 0.25  # chance a decoder input column is hidden (Bowman et al. 2016)
     grad_clip: float = 5.0  # largest gradient norm; 0 = no clipping
     patience: int = 0  # stop after this many epochs without a better validation loss; 0 = never
+    attribute_regularisation: dict[str, int] = field(default_factory=dict)  # attribute ->
+    # latent dimension it is tied to (AR-VAE, Pati & Lerch 2021); empty = off
+    ar_gamma: float = 10.0  # weight of each tied attribute's term (AR-VAE's gamma)
+    ar_delta: float = 10.0  # sharpness of tanh(delta * difference of z_d) (AR-VAE's delta)
     seed: int = 20191108  # seeds initialisation, shuffling, dropout and the latent noise
     threads: int = 1  # torch CPU threads
     device: str = "auto"  # "auto" (CUDA if available), "cpu" or "cuda"
@@ -47,7 +51,17 @@ class CVAETrainConfig(Settings):
         derived = sorted(set(model or {}) & set(DERIVED)) if isinstance(model, dict) else []
         if derived:
             raise ValueError(f"train_cvae.model: {derived} follow from the data; remove them")
+        tied = values.get("attribute_regularisation")
+        if isinstance(tied, dict):
+            values["attribute_regularisation"] = {str(k): int(v) for k, v in tied.items()}
+        elif tied is None and "attribute_regularisation" in values:
+            values["attribute_regularisation"] = {}
         return values
+
+    @property
+    def regularised(self) -> bool:
+        """Whether any attribute is tied to a latent dimension."""
+        return bool(self.attribute_regularisation)
 
     def check(self) -> None:
         check_bounds(
@@ -61,3 +75,22 @@ class CVAETrainConfig(Settings):
         )
         if self.lr_schedule not in ("cosine", "none"):
             raise ValueError(f"train_cvae.lr_schedule {self.lr_schedule!r}: cosine or none")
+        check_bounds(self, at_least={"ar_gamma": 0}, above={"ar_delta": 0})
+        self._check_ties()
+
+    def _check_ties(self) -> None:
+        """Tied attributes are known ones, each on its own dimension of z."""
+        tied = self.attribute_regularisation
+        if not tied:
+            return
+        from premirna.rna.attributes import NAMED_ATTRIBUTES  # here: it imports ViennaRNA
+
+        unknown = sorted(set(tied) - set(NAMED_ATTRIBUTES))
+        if unknown:
+            raise ValueError(f"train_cvae.attribute_regularisation: unknown attributes {unknown}"
+                             f"; choose from {list(NAMED_ATTRIBUTES)}")
+        dims = list(tied.values())
+        outside = [d for d in dims if not 0 <= d < self.model.latent_dim]
+        if outside or len(set(dims)) != len(dims):
+            raise ValueError(f"train_cvae.attribute_regularisation: dimensions {dims} must be "
+                             f"distinct and within 0..{self.model.latent_dim - 1}")

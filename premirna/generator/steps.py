@@ -6,6 +6,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from premirna.generator.attribute_loss import attribute_regularisation
 from premirna.generator.conditions import hide_conditions, hide_tokens
 from premirna.generator.config import CVAETrainConfig
 from premirna.generator.data import HairpinSet
@@ -108,12 +109,21 @@ def train_epoch(
     beta: float,
     generator: torch.Generator,
     device: torch.device,
-) -> tuple[float, float, float]:
-    """One pass over the training molecules: mean reconstruction, KL and loss per molecule."""
+    targets: torch.Tensor | None = None,
+) -> tuple[float, float, float, float]:
+    """One pass over the training molecules: mean reconstruction, KL, loss and attribute
+    regularisation per molecule.
+
+    `targets` (N x K, NaN = missing) are the attributes tied to latent dimensions by
+    `config.attribute_regularisation` (in its order); with none tied, or `targets` None, the
+    AR-VAE term is neither computed nor added and the last value is 0.0.
+    """
     start_token = model.start_token
     images, conditions, tokens, lengths = tensors
+    tied = list(config.attribute_regularisation.values()) if targets is not None else []
     model.train()
     sums = np.zeros(3)
+    ar_sum = 0.0
     for idx in length_batches(lengths, config.batch_size, generator):
         t, mask = truncate(tokens[idx], lengths[idx])
         c = hide_conditions(conditions[idx], sizes, config.condition_dropout, generator,
@@ -125,6 +135,10 @@ def train_epoch(
         loss, recon, kl = cvae_loss(
             logits, t.to(device), mu, logvar, beta, config.free_bits, mask.to(device)
         )
+        if tied:
+            ar = attribute_regularisation(mu, targets[idx].to(device), tied, config.ar_delta)
+            loss = loss + config.ar_gamma * ar
+            ar_sum += float(ar.detach()) * len(idx)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if config.grad_clip > 0:
@@ -133,4 +147,4 @@ def train_epoch(
         recon_value, kl_value = float(recon.detach()), float(kl.detach())
         sums += np.array([recon_value, kl_value, recon_value + beta * kl_value]) * len(idx)
     recon_mean, kl_mean, total_mean = (float(v) for v in sums / len(tokens))
-    return recon_mean, kl_mean, total_mean
+    return recon_mean, kl_mean, total_mean, ar_sum / len(tokens)

@@ -13,7 +13,10 @@ one model can be asked for any subset of the conditions and classifier-free guid
 unconditional decoder.
 
 The loss is the negative evidence lower bound of a beta-VAE: categorical cross-entropy of the
-factors plus beta times the KL divergence, with beta warmed up linearly from 0 (KL annealing). Runs
+factors plus beta times the KL divergence, with beta warmed up linearly from 0 (KL annealing);
+with `attribute_regularisation` (attribute -> latent dimension) it adds gamma times the AR-VAE
+term of `premirna.generator.attribute_loss` for each tied attribute, which the checkpoint's config
+records (model selection still uses the validation ELBO alone). Runs
 are seeded and deterministic on the CPU: every epoch re-seeds its random streams from (seed, epoch),
 and `last.pt` is written atomically after each epoch, so an interrupted run started again with the
 same data and configuration resumes where it stopped and ends with the same weights as an
@@ -41,6 +44,7 @@ from premirna.core.logs import eta
 from premirna.core.seeds import cvae_epoch_seed
 from premirna.core.tables import LABELS, read_folded
 from premirna.encode.image import ENCODING_VERSION
+from premirna.generator.attribute_loss import attribute_targets
 from premirna.generator.conditions import (
     bin_names,
     condition_sizes,
@@ -59,12 +63,22 @@ from premirna.training.device import choose_device, seed_everything, use_threads
 log = logging.getLogger(__name__)
 
 HISTORY_COLUMNS = ["epoch", "beta", "recon", "kl", "total", "val_recon", "val_kl", "val", "seconds"]
+#: Settings of the attribute regularisation (left out of the resume key while it is off, so runs
+#: without it keep the key they had before the option existed).
+AR_KEYS: tuple[str, ...] = ("attribute_regularisation", "ar_gamma", "ar_delta")
+
+
+def history_columns(config: CVAETrainConfig) -> list[str]:
+    """The history's columns: `HISTORY_COLUMNS`, and `ar` (the mean AR-VAE term per molecule)
+    when attributes are tied to latent dimensions."""
+    return HISTORY_COLUMNS + (["ar"] if config.regularised else [])
 
 
 def _config_key(config: CVAETrainConfig) -> str:
     """What must match for a checkpoint to be resumed: every setting that shapes the training
     (the epochs too: they set the cosine schedule), not the threads or device."""
-    return settings_key(config.to_dict(), ("threads", "device"))
+    ignore = ("threads", "device") + (() if config.regularised else AR_KEYS)
+    return settings_key(config.to_dict(), ignore)
 
 
 @dataclass
@@ -167,6 +181,19 @@ def _time_left(run: _Run, row: dict[str, float], epochs: int) -> str:
                sum(r["seconds"] for r in run.history) + row["seconds"])
 
 
+def _tied_targets(train: HairpinSet, config: CVAETrainConfig) -> torch.Tensor | None:
+    """The attributes tied to latent dimensions, per training molecule (None when none is)."""
+    if not config.regularised:
+        return None
+    targets = attribute_targets(train, config.attribute_regularisation)
+    known = (~torch.isnan(targets)).sum(0).tolist()
+    log.info("train_cvae: attribute regularisation (gamma %g, delta %g): %s", config.ar_gamma,
+             config.ar_delta, ", ".join(
+                 f"{name} -> z{dim} ({n} molecules)" for (name, dim), n in
+                 zip(config.attribute_regularisation.items(), known, strict=True)))
+    return targets
+
+
 def fit(
     train: HairpinSet,
     val: HairpinSet,
@@ -197,8 +224,7 @@ def fit(
     train_tensors = tensors(train, make_conditions(train.labels, train.attributes, bins))
     val_tensors = tensors(val, make_conditions(val.labels, val.attributes, bins))
     fingerprint = train.fingerprint() + val.fingerprint()
-    key = _config_key(config)
-
+    key, targets = _config_key(config), _tied_targets(train, config)
     run = _start(config, model_config, device)
     if resume and last_path.exists():
         _resume(run, last_path, key, fingerprint, device)
@@ -209,8 +235,8 @@ def fit(
         seed_everything(epoch_seed)
         generator = torch.Generator().manual_seed(epoch_seed)
         beta = beta_at(epoch, config)
-        recon_mean, kl_mean, total_mean = train_epoch(
-            run.model, run.optimizer, train_tensors, config, sizes, beta, generator, device
+        recon_mean, kl_mean, total_mean, ar_mean = train_epoch(
+            run.model, run.optimizer, train_tensors, config, sizes, beta, generator, device, targets
         )
         if run.scheduler is not None:
             run.scheduler.step()
@@ -220,6 +246,7 @@ def fit(
             "epoch": epoch, "beta": beta, "recon": recon_mean, "kl": kl_mean,
             "total": total_mean, "val_recon": val_recon, "val_kl": val_kl, "val": val_metric,
             "seconds": round(time.monotonic() - started, 2),
+            **({"ar": ar_mean} if targets is not None else {}),
         }
         log.info(
             "epoch %d/%d: beta %.3f recon %.2f KL %.2f | val recon %.2f KL %.2f loss %.2f "
@@ -271,7 +298,7 @@ def train_cvae(
              len(train), len(val), choose_device(config.device))
     started = time.monotonic()
     model, checkpoint = fit(train, val, config, model_path, resume=resume)
-    history = pd.DataFrame(checkpoint["history"], columns=HISTORY_COLUMNS)
+    history = pd.DataFrame(checkpoint["history"], columns=history_columns(config))
     write_tsv(history, history_path)
     if curves_path:
         plot_history(history, curves_path)

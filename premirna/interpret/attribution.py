@@ -30,7 +30,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from premirna.core.settings import Settings
+from premirna.core.settings import Settings, check_bounds
 from premirna.encode.image import COLUMNS, ROWS
 from premirna.training.device import seed_everything
 
@@ -90,15 +90,28 @@ class InterpretConfig(Settings):
     sanity_molecules: int = 32  # molecules in the model-randomisation check
     sanity_threshold: float = 0.5  # median Spearman (trained vs random) at or above: flagged
     cut_site_window: int = 3  # nucleotides either side of a Drosha/Dicer cut
+    # Region statistics (premirna.interpret.statistics): maps of the pre-miRNA class on every
+    # test molecule (0) or on this many, drawn evenly across outcomes, for these methods.
+    statistics_molecules: int = 0
+    statistics_methods: list[str] = field(default_factory=lambda: list(METHODS))
+    n_bootstrap: int = 1000  # resamples of each bootstrap interval
+    n_permutations: int = 2000  # permutations of each shift and class test
+    q_threshold: float = 0.05  # Benjamini-Hochberg q below which a test counts
     examples_per_outcome: int = 1  # molecules per outcome drawn in the example figure
     batch_size: int = 16  # molecules per attribution call
     seed: int = 20191108  # selection of molecules, noise of SmoothGrad/GradientSHAP, random weights
     threads: int = 2  # torch CPU threads
 
     def check(self) -> None:
-        bad = [m for m in self.methods if m not in METHODS]
-        if bad or not self.methods:
-            raise ValueError(f"interpret_cnn.methods: unknown {bad}; choose from {list(METHODS)}")
+        for name in ("methods", "statistics_methods"):
+            chosen = getattr(self, name)
+            bad = [m for m in chosen if m not in METHODS]
+            if bad or (name == "methods" and not chosen):
+                raise ValueError(f"interpret_cnn.{name}: unknown {bad}; "
+                                 f"choose from {list(METHODS)}")
+        check_bounds(self, at_least={"statistics_molecules": 0, "n_bootstrap": 100,
+                                     "n_permutations": 100, "q_threshold": 0},
+                     at_most={"q_threshold": 1})
         if self.target not in ("predicted", "pre-miRNA", "true"):
             raise ValueError(f"interpret_cnn.target {self.target!r}: predicted, pre-miRNA, true")
         if self.baseline not in ("white", "black"):

@@ -30,6 +30,7 @@ from premirna.interpret.figures import (
     plot_profile,
     plot_regions,
     plot_sanity,
+    plot_statistics,
 )
 from premirna.interpret.regions import (
     REGIONS,
@@ -39,6 +40,7 @@ from premirna.interpret.regions import (
     typical_columns,
 )
 from premirna.interpret.sanity import method_agreement, sanity_check
+from premirna.interpret.statistics import region_shares, statistics_table, used_regions
 from premirna.interpret.tables import (
     OUTCOMES,
     Molecules,
@@ -69,6 +71,8 @@ OUTPUT_KEYS: tuple[str, ...] = (
     "profile_figure",
     "sanity_figure",
     "agreement_figure",
+    "statistics",
+    "statistics_figure",
 )
 
 
@@ -84,17 +88,20 @@ def load_molecules(
     images_npz: str | Path,
     folded_tsv: str | Path,
     config: InterpretConfig,
+    n_molecules: int | None = None,
 ) -> tuple[Molecules, dict[str, tuple[int, int]] | None]:
-    """Score every encodable test image, choose `config.n_molecules` of them across outcomes, and
-    join their sequence, structure and miRBase mature positions from the fold table. Returns the
-    molecules and the typical mature columns used as proxy for unannotated molecules."""
+    """Score every encodable test image, choose `n_molecules` of them (default
+    `config.n_molecules`; 0 = all) across outcomes, and join their sequence, structure and miRBase
+    mature positions from the fold table. Returns the molecules and the typical mature columns
+    used as proxy for unannotated molecules."""
     found = read_images(images_npz)
     ids, images, labels = found.ids, found.images, found.labels
     if len(ids) == 0:
         raise InputError(images_npz, "no encodable images to explain")
     prob = predict_proba(model, images, batch_size=256)
     outcome = outcomes(labels, prob >= 0.5)
-    chosen = select_molecules(outcome, config.n_molecules, config.seed)
+    n = config.n_molecules if n_molecules is None else n_molecules
+    chosen = select_molecules(outcome, n or len(ids), config.seed)
     folded = read_folded(folded_tsv)
     sequences, structures, columns, sites, loops = [], [], [], [], []
     for k in chosen:
@@ -246,9 +253,35 @@ def interpret_cnn(
     plot_profile(profile, spans, outputs["profile_figure"], failing)
     plot_sanity(sanity, per_molecule, outputs["sanity_figure"])
     plot_agreement(agreement, outputs["agreement_figure"], failing)
+    statistics = region_statistics(network, images, folded, config, failing)
+    write_tsv(statistics, outputs["statistics"])
+    plot_statistics(statistics, outputs["statistics_figure"], failing)
     if failing:
         log.warning("methods that fail the model-randomisation check: %s", failing)
     return {"n_molecules": len(molecules.ids), "failing_methods": failing, "spans": spans}
+
+
+def region_statistics(
+    network: nn.Module,
+    images: str | Path,
+    folded: str | Path,
+    config: InterpretConfig,
+    failing: list[str],
+) -> pd.DataFrame:
+    """`premirna.interpret.statistics.statistics_table` on maps of the pre-miRNA class for
+    `config.statistics_molecules` test molecules (0 = all), every one of `statistics_methods`."""
+    if not config.statistics_methods:
+        return pd.DataFrame(columns=["method", "area", "verdict"])
+    molecules, _ = load_molecules(network, images, folded, config, config.statistics_molecules)
+    inputs = images_to_tensor(molecules.images)
+    targets = torch.ones(len(inputs), dtype=torch.int64)
+    maps, _ = attribute_all(network, inputs, targets, config.statistics_methods, config)
+    shares = {m: region_shares(v, molecules, config.cut_site_window) for m, v in maps.items()}
+    table = statistics_table(shares, molecules.labels, molecules.outcome, failing, config.seed,
+                             config.n_bootstrap, config.n_permutations, config.q_threshold)
+    for method, area in used_regions(table):
+        log.info("%s: the CNN uses %s for pre-miRNAs", method, area)
+    return table
 
 
 def _span(region: tuple[int, int] | None) -> str:

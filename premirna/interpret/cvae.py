@@ -1,4 +1,6 @@
-"""The interpret_cvae stage: latent factors of the CVAE against hairpin biology."""
+"""The interpret_cvae stage: latent factors of the CVAE against hairpin biology, how disentangled
+they are (MIG, DCI: `premirna.interpret.disentangle`) and whether the traversals of the
+dimensions tied to attributes (AR-VAE training) move those attributes monotonically."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from premirna.core.tables import read_table
 from premirna.encode.images import read_images
 from premirna.generator.conditions import make_conditions
 from premirna.generator.posterior import encode_posterior, load_cvae
+from premirna.interpret.disentangle import Judge, disentanglement, traversal_monotonicity
 from premirna.interpret.latent import (
     ACTIVE_VARIANCE,
     LatentConfig,
@@ -23,7 +26,12 @@ from premirna.interpret.latent import (
     hairpin_attributes,
     strongest_links,
 )
-from premirna.interpret.latent_figures import plot_links, plot_probe, plot_traversals
+from premirna.interpret.latent_figures import (
+    plot_disentanglement,
+    plot_links,
+    plot_probe,
+    plot_traversals,
+)
 from premirna.training.device import use_threads
 
 log = logging.getLogger(__name__)
@@ -36,6 +44,9 @@ OUTPUT_KEYS: tuple[str, ...] = (
     "links_figure",
     "probe_figure",
     "traversal_figure",
+    "disentanglement",
+    "disentanglement_figure",
+    "monotonicity",
 )
 
 
@@ -46,30 +57,23 @@ def interpret_cvae(
     outputs: Mapping[str, str | Path],
     config: LatentConfig | Mapping[str, Any] | None = None,
     traversals: str | Path | None = None,
+    judge: Judge | None = None,
 ) -> dict[str, Any]:
     """The `interpret_cvae` stage: encode the molecules of `images` (an encode-stage npz) with the
     CVAE checkpoint `model`, compare the latent means with the attributes from `folded`, and
     write the tables and figures named in `outputs` (`OUTPUT_KEYS`). `traversals` is the generate
-    stage's table of refolded traversal molecules (optional)."""
+    stage's table of refolded traversal molecules (optional); `judge` a function (sequences,
+    structures) -> P(pre-miRNA), such as the independent judge of `premirna.validate.judge`
+    (`load_judge`, which the rule's script calls: validate sits beside interpret, not below it),
+    scores the traversal molecules (optional)."""
     if not isinstance(config, LatentConfig):
         config = LatentConfig.from_dict(config)
     missing = set(OUTPUT_KEYS) - set(outputs)
     if missing:
         raise ValueError(f"interpret_cvae: outputs missing {sorted(missing)}")
     use_threads(config.threads)
-    found = read_images(images)
-    ids, pixels, labels = found.ids, found.images, found.labels
-    if config.n_molecules and config.n_molecules < len(ids):
-        chosen = np.sort(np.random.default_rng(config.seed).choice(
-            len(ids), config.n_molecules, replace=False))
-        ids, pixels, labels = ids[chosen], pixels[chosen], labels[chosen]
-    table = read_table(folded, ("id", "structure")).drop_duplicates("id").set_index("id")
-    absent = [i for i in ids if i not in table.index]
-    if absent:
-        raise InputError(folded, f"{len(absent)} encoded molecules are not in the fold table",
-                         record=absent[0])
-    table = table.loc[ids]
-    z = encode_latents(model, pixels, labels, table, config)
+    ids, pixels, labels, table = _molecules(images, folded, config)
+    z, tied = encode_latents(model, pixels, labels, table, config)
     attributes = hairpin_attributes(table.reset_index())
     attributes.index = ids
     links, probe, summary, variances = analyse(z, attributes, config)
@@ -82,15 +86,62 @@ def interpret_cvae(
     write_tsv(summary, outputs["summary"])
     plot_links(links, variances, outputs["links_figure"])
     plot_probe(probe, outputs["probe_figure"])
+    scores = measure_disentanglement(z, attributes, config, tied)
+    write_tsv(scores, outputs["disentanglement"])
+    plot_disentanglement(scores, outputs["disentanglement_figure"])
     traversal_table = read_traversals(traversals) if traversals else None
     plot_traversals(traversal_table, config.attributes, outputs["traversal_figure"])
+    monotonicity = traversal_monotonicity(
+        traversal_table if traversal_table is not None else pd.DataFrame(
+            columns=["dimension", "value"]), config.attributes, tied, config.monotone_rho, judge)
+    write_tsv(monotonicity, outputs["monotonicity"])
     top = strongest_links(links)
     for _, row in top.iterrows():
         log.info("z%d ~ %s: Spearman %.3f, MI %.3f", row["dimension"], row["attribute"],
                  row["spearman"], row["mutual_information"])
+    overall = scores[scores["kind"] == "overall"].iloc[0]
+    log.info("disentanglement: mean MIG %.3f, DCI D %.3f C %.3f I %.3f", overall["mig"],
+             overall["disentanglement"], overall["completeness"], overall["informativeness_r2"])
     return {"n_molecules": len(ids), "latent_dim": z.shape[1],
             "active_dimensions": int((variances >= ACTIVE_VARIANCE).sum()),
-            "strongest": top.to_dict("records")}
+            "strongest": top.to_dict("records"), "tied": tied,
+            "mig": float(overall["mig"]), "dci": {
+                k: float(overall[c]) for k, c in (("disentanglement", "disentanglement"),
+                                                  ("completeness", "completeness"),
+                                                  ("informativeness", "informativeness_r2"))}}
+
+
+def _molecules(
+    images: str | Path, folded: str | Path, config: LatentConfig
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, pd.DataFrame]:
+    """Ids, images, labels of the (chosen) molecules of `images`, and their fold-table rows."""
+    found = read_images(images)
+    ids, pixels, labels = found.ids, found.images, found.labels
+    if config.n_molecules and config.n_molecules < len(ids):
+        chosen = np.sort(np.random.default_rng(config.seed).choice(
+            len(ids), config.n_molecules, replace=False))
+        ids, pixels, labels = ids[chosen], pixels[chosen], labels[chosen]
+    table = read_table(folded, ("id", "structure")).drop_duplicates("id").set_index("id")
+    absent = [i for i in ids if i not in table.index]
+    if absent:
+        raise InputError(folded, f"{len(absent)} encoded molecules are not in the fold table",
+                         record=absent[0])
+    return ids, pixels, labels, table.loc[ids]
+
+
+def measure_disentanglement(
+    z: np.ndarray, attributes: pd.DataFrame, config: LatentConfig,
+    tied: Mapping[str, int] | None = None,
+) -> pd.DataFrame:
+    """`premirna.interpret.disentangle.disentanglement` of the configured attributes, with the
+    DCI importance of every dimension as columns `importance_z<d>` of the attribute rows."""
+    chosen = attributes[[a for a in config.attributes if a in attributes.columns]]
+    table, importance = disentanglement(
+        z, chosen, bins=config.mig_bins, latent_bins=config.latent_bins,
+        bootstrap=config.mig_bootstrap, regressor=config.dci_regressor,
+        test_share=config.dci_test_share, seed=config.seed, tied=tied)
+    wide = importance.set_index("dimension").T.add_prefix("importance_")
+    return table.merge(wide, left_on="attribute", right_index=True, how="left")
 
 
 def read_traversals(path: str | Path) -> pd.DataFrame:
@@ -106,8 +157,10 @@ def encode_latents(
     labels: np.ndarray,
     table: pd.DataFrame,
     config: LatentConfig,
-) -> np.ndarray:
-    """Posterior means of the molecules under the CVAE checkpoint `model`.
+) -> tuple[np.ndarray, dict[str, int]]:
+    """Posterior means of the molecules under the CVAE checkpoint `model`, and the attributes
+    its training tied to latent dimensions (`train_cvae.attribute_regularisation`; empty for a
+    checkpoint trained without it, or written before the option existed).
 
     With `config.conditions == "unspecified"` every condition is set to its last category
     ("not specified", which training teaches through condition dropout), so that the latent
@@ -121,4 +174,5 @@ def encode_latents(
     else:
         conditions = make_conditions(labels, table.reset_index(drop=True), bins)
     mu, _ = encode_posterior(network, pixels, conditions)
-    return np.asarray(mu, dtype=np.float64)
+    tied = dict((checkpoint.get("config") or {}).get("attribute_regularisation") or {})
+    return np.asarray(mu, dtype=np.float64), {str(k): int(v) for k, v in tied.items()}

@@ -206,3 +206,45 @@ def plot_agreement(agreement: pd.DataFrame, path: str | Path,
     axis.set_title("Rank agreement between methods", fontsize=9)
     fig.tight_layout()
     save_figure(fig, path)
+
+
+def plot_statistics(table: pd.DataFrame, path: str | Path, failing: Collection[str] = ()) -> None:
+    """Forest plot of the region statistics (`premirna.interpret.statistics`): per area, each
+    method's excess over its shifted copies in pre-miRNAs and in negatives, and the class contrast
+    (pre-miRNAs minus negatives at the same columns), with 95% bootstrap intervals. Filled markers:
+    q < 0.05."""
+    plt = pyplot()
+    areas = list(dict.fromkeys(table["area"]))
+    methods = list(dict.fromkeys(table["method"]))
+    panels = (("excess_pre", "q_shift_pre", "pre-miRNAs: share minus shifted share"),
+              ("excess_neg", "q_shift_neg", "negatives: share minus shifted share"),
+              ("contrast_class", "q_class", "pre-miRNAs minus negatives (same columns)"))
+    fig, axes = plt.subplots(1, 3, figsize=(13, 0.42 * len(areas) + 2.2), sharey=True)
+    colours = plt.get_cmap("tab10")
+    spread = np.linspace(-0.3, 0.3, max(len(methods), 1))
+    for axis, (column, q_column, title) in zip(axes, panels, strict=True):
+        for m, method in enumerate(methods):
+            part = table[table["method"] == method].set_index("area").reindex(areas)
+            y = np.arange(len(areas)) + spread[m]
+            low, high = part[f"{column}_low"].to_numpy(), part[f"{column}_high"].to_numpy()
+            mean = part[column].to_numpy()
+            axis.errorbar(mean, y, xerr=[mean - low, high - mean], fmt="none",
+                          ecolor=colours(m), elinewidth=1, alpha=0.8)
+            significant = part[q_column].to_numpy() < 0.05
+            for mask, face in ((significant, colours(m)), (~significant, "white")):
+                axis.scatter(mean[mask], y[mask], s=22, color=face, edgecolors=colours(m),
+                             zorder=3, label=method_label(method, failing) if face != "white"
+                             and axis is axes[0] else None)
+        axis.axvline(0, color="black", lw=0.8)
+        axis.set_title(title, fontsize=10)
+        axis.tick_params(labelsize=9)
+        axis.set_xlabel("share of the molecule's attribution", fontsize=9)
+    axes[0].set_yticks(range(len(areas)),
+                       [REGION_LABELS.get(a, a.replace("_", " ")) for a in areas], fontsize=9)
+    axes[0].invert_yaxis()
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=min(len(methods), 4),
+               fontsize=9, frameon=False)
+    fig.suptitle("Where the CNN's evidence for pre-miRNA sits, against position-matched nulls "
+                 "(filled: q < 0.05)", fontsize=11)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    save_figure(fig, path)

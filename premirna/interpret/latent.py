@@ -3,7 +3,8 @@
 The encoder of the trained CVAE (`premirna.generator.network`) maps held-out molecules to the means
 of their latent posteriors; each latent dimension is then set against the hairpin attributes a
 biologist reads off a fold: length, stem length, terminal-loop size, GC content, folding energy per
-nucleotide, number of bulges, and where the mature miRNA sits on its arm (miRBase). For every
+nucleotide, number of bulges, where the mature miRNAs sit on their arms (miRBase) and the
+duplex-end asymmetry that decides which strand becomes the guide. For every
 dimension and attribute: Spearman's rank correlation (with Benjamini-Hochberg q-values) and the
 mutual information (the k-nearest-neighbour estimator of Kraskov, Stögbauer & Grassberger 2004, as
 scikit-learn implements it); for every attribute, a cross-validated linear probe from the whole
@@ -23,7 +24,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from premirna.core.settings import Settings
+from premirna.core.settings import Settings, check_bounds
+from premirna.rna.attributes import hairpin_attribute_frame
 from premirna.rna.structure import central_hairpin_loop
 
 log = logging.getLogger(__name__)
@@ -37,7 +39,9 @@ ATTRIBUTES: dict[str, str] = {
     "mfe_per_nt": "folding energy per nucleotide",
     "bulges": "number of bulges",
     "mature_5p_start": "start of the 5p miRNA (5' flank length)",
+    "mature_3p_start": "start of the 3p miRNA (Dicer's cut on the 3' arm)",
     "mature_loop_distance": "distance from the 5p miRNA to the terminal loop",
+    "duplex_asymmetry": "duplex-end asymmetry (5p end minus 3p end, kcal/mol)",
 }
 
 #: Cohen (1988): |r| of 0.1, 0.3 and 0.5 are small, medium and large effects.
@@ -62,8 +66,21 @@ class LatentConfig(Settings):
     q_threshold: float = 0.05  # Benjamini-Hochberg q below which a link counts as found
     seed: int = 20191108  # folds of the probe, noise of the MI estimator, choice of molecules
     threads: int = 2  # torch CPU threads
+    mig_bins: int = 10  # MIG: an attribute with more distinct values is cut into this many
+    # equal-frequency bins
+    latent_bins: int = 10  # MIG: equal-frequency bins of each latent mean
+    mig_bootstrap: int = 200  # bootstrap resamples of the molecules for MIG's interval; 0 = none
+    dci_regressor: str = "trees"  # DCI's regressors: "trees" (gradient boosting) or "lasso"
+    dci_test_share: float = 0.3  # share of the molecules held out for DCI's informativeness
+    monotone_rho: float = 0.9  # |Spearman rho| along a traversal that counts as monotone
 
     def check(self) -> None:
+        check_bounds(self, at_least={"mig_bins": 2, "latent_bins": 2, "mig_bootstrap": 0},
+                     above={"dci_test_share": 0, "monotone_rho": 0},
+                     below={"dci_test_share": 1}, at_most={"monotone_rho": 1})
+        if self.dci_regressor not in ("trees", "lasso"):
+            raise ValueError(f"interpret_cvae.dci_regressor {self.dci_regressor!r}: trees or "
+                             "lasso")
         bad = [a for a in self.attributes if a not in ATTRIBUTES]
         if bad or not self.attributes:
             raise ValueError(f"interpret_cvae.attributes: unknown {bad}; "
@@ -76,20 +93,17 @@ class LatentConfig(Settings):
 def hairpin_attributes(folded: pd.DataFrame) -> pd.DataFrame:
     """The attributes of `ATTRIBUTES` per molecule, from the fold table (docs/ARCHITECTURE.md).
 
-    The fold stage's columns are used as they are; the two mature-miRNA attributes come from
-    miRBase's 1-based positions: `mature_5p_start` (Drosha's cut: how long the 5' flank is) and
-    `mature_loop_distance`, the nucleotides between the 5p miRNA's last nucleotide and the first
-    nucleotide of the terminal loop (Dicer measures from the loop, Gu et al. 2012, Cell
-    151:900). NaN where miRBase gives no 5p miRNA (negatives, 3p-only entries).
+    All but one come from `premirna.rna.attributes.hairpin_attribute_frame`: the fold stage's
+    columns as they are, miRBase's 1-based starts of the 5p miRNA (Drosha's cut: how long the 5'
+    flank is) and of the 3p miRNA, and the duplex-end asymmetry. `mature_loop_distance` is the
+    number of nucleotides between the 5p miRNA's last nucleotide and the first nucleotide of the
+    terminal loop (Dicer measures from the loop, Gu et al. 2012, Cell 151:900). NaN where
+    miRBase gives no such miRNA (negatives, single-arm entries).
     """
-    out = pd.DataFrame(index=folded.index)
-    for name in ("length", "stem_length", "loop_size", "gc", "mfe_per_nt", "bulges"):
-        out[name] = pd.to_numeric(folded[name], errors="coerce") if name in folded else np.nan
-    start = pd.to_numeric(folded.get("mature_5p_start", pd.Series(np.nan, index=folded.index)),
-                          errors="coerce")
+    frame = hairpin_attribute_frame(folded, [a for a in ATTRIBUTES
+                                             if a != "mature_loop_distance"])
     end = pd.to_numeric(folded.get("mature_5p_end", pd.Series(np.nan, index=folded.index)),
                         errors="coerce")
-    out["mature_5p_start"] = start
     distance = []
     for structure, last in zip(folded["structure"], end, strict=True):
         loop = central_hairpin_loop(str(structure)) if isinstance(structure, str) else None
@@ -99,8 +113,8 @@ def hairpin_attributes(folded: pd.DataFrame) -> pd.DataFrame:
             # loop[0] is the 0-based closing nucleotide: the loop starts at loop[0] + 1 (0-based),
             # i.e. loop[0] + 2 (1-based); nucleotides strictly between: loop[0] + 1 - last.
             distance.append(float(loop[0] + 1 - last))
-    out["mature_loop_distance"] = distance
-    return out
+    frame["mature_loop_distance"] = distance
+    return frame[list(ATTRIBUTES)]
 
 
 def benjamini_hochberg(p_values: np.ndarray) -> np.ndarray:

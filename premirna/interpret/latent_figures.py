@@ -97,3 +97,55 @@ def plot_traversals(
                  fontsize=10)
     fig.tight_layout()
     save_figure(fig, path)
+
+
+def plot_disentanglement(scores: pd.DataFrame, path: str | Path) -> None:
+    """Left: per attribute MIG (with its bootstrap interval), DCI completeness and held-out R²;
+    right: the DCI importance of every latent dimension for every attribute. Overall scores in
+    the title."""
+    plt = pyplot()
+    rows = scores[scores["kind"] == "attribute"].reset_index(drop=True)
+    overall = scores[scores["kind"] == "overall"].iloc[0]
+    columns = [c for c in scores.columns if c.startswith("importance_")]
+    labels = [ATTRIBUTES.get(a, a) + (f" [z{int(t)}]" if t >= 0 else "")
+              for a, t in zip(rows["attribute"], rows["tied_dimension"], strict=True)]
+    fig, axes = plt.subplots(1, 2, figsize=(15, 0.5 * len(rows) + 2.6),
+                             gridspec_kw={"width_ratios": [1, 1.3]})
+    y = np.arange(len(rows))
+    axis = axes[0]
+    mig = rows["mig"].to_numpy(dtype=float)
+    error = np.abs(np.vstack([mig - rows["mig_low"].to_numpy(dtype=float),
+                              rows["mig_high"].to_numpy(dtype=float) - mig]))
+    for offset, values, name, colour, err in (
+        (-0.27, mig, "MIG", "tab:blue", np.nan_to_num(error)),
+        (0.0, rows["completeness"], "DCI completeness", "tab:orange", None),
+        (0.27, rows["informativeness_r2"], "held-out R² (informativeness)", "tab:green", None),
+    ):
+        axis.barh(y + offset, values, height=0.26, color=colour, label=name, xerr=err,
+                  error_kw={"lw": 0.8})
+    axis.set_yticks(y, labels, fontsize=9)
+    axis.invert_yaxis()
+    axis.axvline(0, color="grey", lw=0.8)
+    axis.set_xlim(min(-0.05, float(np.nanmin(rows["informativeness_r2"])) - 0.05)
+                  if rows["informativeness_r2"].notna().any() else -0.05, 1)
+    axis.set_xlabel("score (1 = one dimension carries the attribute completely)", fontsize=9)
+    axis.tick_params(labelsize=9)
+    axis.legend(fontsize=9, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3,
+                frameon=False)
+    axis = axes[1]
+    matrix = rows[columns].to_numpy(dtype=float)
+    image = axis.imshow(matrix, cmap="viridis", vmin=0, vmax=max(0.01, float(np.nanmax(matrix)))
+                        if np.isfinite(matrix).any() else 1, aspect="auto")
+    axis.set_yticks(y, labels, fontsize=9)
+    axis.set_xticks(range(len(columns)), [c.removeprefix("importance_z") for c in columns],
+                    fontsize=9)
+    axis.set_xlabel("latent dimension z", fontsize=9)
+    axis.set_title("DCI importance (per attribute, sums to 1)", fontsize=10)
+    colourbar = fig.colorbar(image, ax=axis, shrink=0.8)
+    colourbar.ax.tick_params(labelsize=9)
+    fig.suptitle(f"Disentanglement against hairpin attributes: mean MIG {overall['mig']:.2f}, "
+                 f"DCI disentanglement {overall['disentanglement']:.2f}, completeness "
+                 f"{overall['completeness']:.2f}, informativeness (R²) "
+                 f"{overall['informativeness_r2']:.2f}   [zN]: tied by training", fontsize=10)
+    fig.tight_layout()
+    save_figure(fig, path)

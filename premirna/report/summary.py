@@ -24,6 +24,7 @@ import pandas as pd
 from premirna.core.atomic import atomic_open, write_tsv
 from premirna.core.figures import pyplot, save_figure
 from premirna.core.tables import read_table
+from premirna.report.findings import findings_table
 
 #: The classifier's metrics shown, in this order, and the models (metric prefix) they come from.
 CLASSIFIER_METRICS = ("accuracy", "sensitivity", "specificity", "mcc", "roc_auc", "pr_auc")
@@ -118,6 +119,12 @@ def headline(tables: Mapping[str, pd.DataFrame]) -> list[str]:
     latent = tables.get("latent")
     if latent is not None and len(latent):
         lines.append(f"Latent factors: {latent.iloc[0]['statement']}")
+    findings = tables.get("findings")
+    if findings is not None and len(findings):
+        for subject, part in findings.groupby("subject", sort=False):
+            held = part.loc[part["supported"] == "yes", "claim"].tolist()
+            lines.append(f"{subject}: {len(held)} of {len(part)} claims supported"
+                         + (f" ({' '.join(held)})" if held else "") + ".")
     return lines
 
 
@@ -182,20 +189,29 @@ SECTIONS = {
     "judge": "The independent judge on real test molecules (validate_judge)",
     "sanity": "Attribution methods: model-randomisation check (interpret_cnn)",
     "latent": "Latent factors most tied to biology (interpret_cvae)",
+    "findings": "Findings: each claim, its evidence and strength (negative results included)",
 }
 
 
 def write_summary(
     inputs: Mapping[str, str | Path], out_html: str | Path, out_tsv: str | Path,
     out_png: str | Path,
+    out_findings: str | Path | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Read the stages' tables named in `inputs` (keys `metrics`, `targets`, `judge`, `sanity`,
-    `latent`; absent ones are left out), write the summary page, its TSV and its figure."""
+    `latent`, and the findings' inputs of `premirna.report.findings.READERS`; absent ones are left
+    out), write the summary page, its TSV and its figure, and the findings table to
+    `out_findings` when given."""
     readers = {"classifier": ("metrics", classifier_table), "generation": ("targets",
                generation_table), "judge": ("judge", judge_table), "sanity": ("sanity",
                sanity_table), "latent": ("latent", latent_table)}
     tables = {name: reader(inputs[key]) for name, (key, reader) in readers.items()
               if inputs.get(key)}
+    findings = findings_table(inputs)
+    if len(findings):
+        tables["findings"] = findings
+    if out_findings is not None:
+        write_tsv(findings, out_findings)
     plot_summary(tables, out_png)
     long = pd.concat([frame.astype(str).assign(section=name) for name, frame in tables.items()],
                      ignore_index=True)

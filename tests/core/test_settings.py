@@ -26,6 +26,7 @@ from premirna.generator.generate import GenerateConfig
 from premirna.generator.network import CVAEConfig
 from premirna.interpret.attribution import InterpretConfig
 from premirna.interpret.latent import LatentConfig
+from premirna.interpret.mutagenesis import DeterminantsConfig
 from premirna.rna.folding import FoldSettings
 from premirna.validate.judge import JudgeSettings
 from premirna.validate.stage import validate
@@ -43,6 +44,7 @@ DATACLASSES: dict[str, type] = {
     "generate": GenerateConfig,
     "interpret_cnn": InterpretConfig,
     "interpret_cvae": LatentConfig,
+    "interpret_determinants": DeterminantsConfig,
     "validate.judge": JudgeSettings,
 }
 #: Fields set by the rule rather than by config (the stage seed may be set, but has no default).

@@ -457,3 +457,14 @@ def test_interpret_cnn_writes_every_output(tmp_path, oracle, trained):
         assert part["share_mean"].sum() == pytest.approx(1.0)
     reference = pd.read_csv(outputs["reference"], sep="\t")
     assert reference["share_columns_10_39"].between(0, 1).all()
+
+    # The statistics cover every test molecule (25 here), not the 12 explained above.
+    from premirna.interpret.statistics import AREAS
+
+    statistics = pd.read_csv(outputs["statistics"], sep="\t")
+    assert len(statistics) == len(METHODS) * len(AREAS)
+    assert (statistics["n_pre"] + statistics["n_neg"]).max() == len(rows)
+    assert statistics["verdict"].notna().all()
+    assert statistics[["q_shift_pre", "q_class"]].dropna().le(1).all().all()
+    assert statistics[["share_pre", "share_neg"]].stack().between(0, 1).all()
+    assert (statistics["share_pre_low"] <= statistics["share_pre"]).all()

@@ -129,6 +129,27 @@ def test_hairpin_attributes_from_a_fold_table():
     assert attributes.loc[0, "mature_loop_distance"] == 5
     assert attributes.loc[0, "mature_5p_start"] == 4
     assert np.isnan(attributes.loc[1, "mature_loop_distance"])
+    # no sequence and no 3p annotation in this table: those attributes are missing, not zero
+    assert attributes[["mature_3p_start", "duplex_asymmetry"]].isna().all().all()
+
+
+def test_duplex_asymmetry_and_the_inferred_3p_arm():
+    # 20-bp stem of G-C pairs but for an A-U pair at the 5p strand's 5' end (0-based 2 and 43):
+    # the 5p end is the less stable one, so the asymmetry (5p end minus 3p end) is negative.
+    five = "GCAGCGCGCGCGCGCGCGCG"
+    three = "CGCGCGCGCGCGCGCGCUGC"
+    sequence = "AA" + five + "GAAAUA" + three + "AA"
+    structure = ".." + "(" * 20 + "." * 6 + ")" * 20 + ".."
+    folded = pd.DataFrame({"id": ["a", "b"], "sequence": [sequence] * 2,
+                           "structure": [structure] * 2, "mature_5p_start": [3, 3],
+                           "mature_5p_end": [22, 22], "mature_3p_start": [31, None],
+                           "mature_3p_end": [48, None]})
+    attributes = hairpin_attributes(folded)
+    assert attributes.loc[0, "duplex_asymmetry"] < 0
+    assert attributes.loc[0, "mature_3p_start"] == 31
+    # the 3p arm inferred from the 5p one (2-nt 3' overhangs) gives an asymmetry as well
+    assert np.isfinite(attributes.loc[1, "duplex_asymmetry"])
+    assert np.isnan(attributes.loc[1, "mature_3p_start"])
 
 
 def test_config_rejects_unknown_keys_and_attributes():
@@ -173,11 +194,14 @@ def test_interpret_cvae_writes_every_output(tmp_path):
                         latent_dim=4, channels=[8, 8], hidden=16, token_dim=8, position_dim=4,
                         decoder_hidden=8)
     bins = quantile_bins(folded, labels.astype(np.int64), list(CONDITION_ATTRIBUTES), 3)
+    tied = {"gc": 1, "stem_length": 0}
     save_checkpoint({"model": CVAE(config).state_dict(), "model_args": config.to_dict(),
-                     "bins": bins}, tmp_path / "cvae.pt")
+                     "bins": bins, "config": {"attribute_regularisation": tied}},
+                    tmp_path / "cvae.pt")
     traversals = pd.DataFrame(
         [{"dimension": d, "value": v, "sample": s, "gc": 0.5 + 0.05 * v * (d == 1),
-          "stem_length": 20 + d, "loop_size": 5.0}
+          "stem_length": 20 + d, "loop_size": 5.0, "sequence": "GGGAAACCC" + "A" * d,
+          "refolded": "(((...)))" + "." * d}
          for d in range(4) for v in (-2, -1, 0, 1, 2) for s in range(2)]
     )
     traversals.to_csv(tmp_path / "traversals.tsv", sep="\t", index=False)
@@ -188,8 +212,10 @@ def test_interpret_cvae_writes_every_output(tmp_path):
     for conditions in ("unspecified", "given"):
         summary = interpret_cvae(tmp_path / "cvae.pt", tmp_path / "test.npz",
                                         tmp_path / "folded.tsv", outputs,
-                                        {"conditions": conditions, "probe_folds": 3},
-                                        traversals=tmp_path / "traversals.tsv")
+                                        {"conditions": conditions, "probe_folds": 3,
+                                         "mig_bootstrap": 20},
+                                        traversals=tmp_path / "traversals.tsv",
+                                        judge=lambda q, s: np.array([len(x) % 2 for x in q]))
         assert summary["n_molecules"] == 120 and summary["latent_dim"] == 4
         for path in outputs.values():
             assert path.stat().st_size > 0, path
@@ -204,6 +230,22 @@ def test_interpret_cvae_writes_every_output(tmp_path):
     assert probe.loc["mature_5p_start", "n"] == 60 and probe.loc["gc", "n"] == 120
     words = pd.read_csv(outputs["summary"], sep="\t")
     assert set(words["kind"]) == {"dimension", "attribute"}
+    assert summary["tied"] == tied and np.isfinite(summary["mig"])
+    scores = pd.read_csv(outputs["disentanglement"], sep="\t", keep_default_na=False,
+                         na_values=[""])
+    rows = scores[scores["kind"] == "attribute"].set_index("attribute")
+    assert set(rows.index) == set(ATTRIBUTES)
+    assert rows.loc["gc", "tied_dimension"] == 1 and rows.loc["loop_size", "tied_dimension"] == -1
+    assert rows.loc["mature_3p_start", "n"] == 0 and np.isnan(rows.loc["mature_3p_start", "mig"])
+    assert [c for c in scores if c.startswith("importance_")] == [f"importance_z{d}"
+                                                                  for d in range(4)]
+    assert (scores["kind"] == "overall").sum() == 1
+    monotone = pd.read_csv(outputs["monotonicity"], sep="\t", keep_default_na=False)
+    monotone = monotone.set_index(["dimension", "attribute"])
+    assert monotone.loc[(1, "gc"), "monotone"] == "yes"  # the planted traversal of z1
+    assert monotone.loc[(0, "stem_length"), "monotone"] == "not measured"  # constant along z0
+    assert monotone.loc[(1, "gc"), "judge_share"] == 0.0  # odd lengths pass: z0, z2
+    assert monotone.loc[(0, "gc"), "judge_share"] == 1.0
 
 
 def test_traversal_table_needs_the_generate_stages_columns(tmp_path):

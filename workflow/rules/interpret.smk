@@ -2,9 +2,13 @@
 # interpret_cnn: captum attributions of the classifier on test molecules, the model-randomisation
 # sanity check (Adebayo et al. 2018), agreement between methods, attribution per hairpin region
 # (terminal loop, mature 5p/3p, stem, basal segment, tails, Drosha/Dicer cut sites) and the
-# comparison with the authors' average saliency map (resources/cordero_deepmir2019/).
-# interpret_cvae: each latent dimension of the CVAE against the hairpin attributes.
-# Settings: the `interpret_cnn:` and `interpret_cvae:` sections of config/config.yaml.
+# comparison with the authors' average saliency map (resources/cordero_deepmir2019/), and the
+# region statistics on every test molecule against position-matched nulls.
+# interpret_cvae: each latent dimension of the CVAE against the hairpin attributes, how
+# disentangled the latent space is (MIG, DCI) and how monotone its traversals are.
+# interpret_determinants: in-silico mutagenesis of the known determinants of processing.
+# Settings: the `interpret_cnn:`, `interpret_cvae:` and `interpret_determinants:` sections of
+# config/config.yaml.
 
 
 rule interpret_cnn:
@@ -112,6 +116,20 @@ rule interpret_cnn:
             subcategory="CNN: biology",
             labels={"figure": "importance along the hairpin"},
         ),
+        statistics=report(
+            "results/interpret_cnn/statistics.tsv",
+            caption="../report/interpret_cnn_statistics.rst",
+            category="8. interpret",
+            subcategory="CNN: biology",
+            labels={"table": "regions against position-matched nulls"},
+        ),
+        statistics_figure=report(
+            "results/interpret_cnn/statistics.png",
+            caption="../report/interpret_cnn_statistics.rst",
+            category="8. interpret",
+            subcategory="CNN: biology",
+            labels={"figure": "regions against position-matched nulls"},
+        ),
     log:
         "results/logs/interpret_cnn/interpret_cnn.log",
     benchmark:
@@ -132,6 +150,8 @@ rule interpret_cvae:
         images="results/encode/test.npz",
         folded="results/fold/folded.tsv",
         traversals=generated_traversals,
+        # The independent judge scores the traversal molecules (traversal_monotonicity.tsv).
+        judge="results/validate/judge/model.pt",
     output:
         latents="results/interpret_cvae/latents.npz",
         summary=report(
@@ -176,6 +196,27 @@ rule interpret_cvae:
             subcategory="CVAE: latent space",
             labels={"figure": "latent traversals"},
         ),
+        disentanglement=report(
+            "results/interpret_cvae/disentanglement.tsv",
+            caption="../report/interpret_cvae_disentanglement.rst",
+            category="8. interpret",
+            subcategory="CVAE: latent space",
+            labels={"table": "disentanglement (MIG, DCI)"},
+        ),
+        disentanglement_figure=report(
+            "results/interpret_cvae/disentanglement.png",
+            caption="../report/interpret_cvae_disentanglement.rst",
+            category="8. interpret",
+            subcategory="CVAE: latent space",
+            labels={"figure": "disentanglement (MIG, DCI)"},
+        ),
+        monotonicity=report(
+            "results/interpret_cvae/traversal_monotonicity.tsv",
+            caption="../report/interpret_cvae_monotonicity.rst",
+            category="8. interpret",
+            subcategory="CVAE: latent space",
+            labels={"table": "traversal monotonicity"},
+        ),
     log:
         "results/logs/interpret_cvae/interpret_cvae.log",
     benchmark:
@@ -188,3 +229,49 @@ rule interpret_cvae:
         seed=stage_seed("interpret_cvae"),
     script:
         "../scripts/interpret_cvae.py"
+
+
+# interpret_determinants: in-silico mutagenesis of the known determinants of pri-/pre-miRNA
+# processing (apical UGU/GUG, basal UG, mGHG, basal segment, loop size, duplex-end asymmetry),
+# scored by the CNN and the feature trees against size-matched random mutants.
+rule interpret_determinants:
+    input:
+        model="results/train_cnn/model.pt",
+        features=feature_model(),
+        images="results/encode/test.npz",
+        folded="results/fold/folded.tsv",
+    output:
+        mutants=report(
+            "results/interpret_determinants/mutants.tsv",
+            caption="../report/interpret_determinants.rst",
+            category="8. interpret",
+            subcategory="CNN: determinants",
+            labels={"table": "every mutant and control"},
+        ),
+        determinants=report(
+            "results/interpret_determinants/determinants.tsv",
+            caption="../report/interpret_determinants.rst",
+            category="8. interpret",
+            subcategory="CNN: determinants",
+            labels={"table": "effect per determinant and scorer"},
+        ),
+        figure=report(
+            "results/interpret_determinants/determinants.png",
+            caption="../report/interpret_determinants.rst",
+            category="8. interpret",
+            subcategory="CNN: determinants",
+            labels={"figure": "effect per determinant and scorer"},
+        ),
+    log:
+        "results/logs/interpret_determinants/interpret_determinants.log",
+    benchmark:
+        "results/benchmarks/interpret_determinants/interpret_determinants.tsv"
+    conda:
+        torch_env("interpret")
+    threads: 2
+    params:
+        settings=config["interpret_determinants"],
+        seed=stage_seed("interpret_determinants"),
+        fold=fold_settings(),
+    script:
+        "../scripts/interpret_determinants.py"

@@ -16,6 +16,9 @@ rule report_summary:
         judge=rules.validate.output.judge,
         sanity=rules.interpret_cnn.output.sanity,
         latent=rules.interpret_cvae.output.summary,
+        statistics=rules.interpret_cnn.output.statistics,
+        determinants=rules.interpret_determinants.output.determinants,
+        disentanglement=rules.interpret_cvae.output.disentanglement,
     output:
         html=report(
             "results/report/summary.html",
@@ -24,6 +27,12 @@ rule report_summary:
             labels={"page": "key results"},
         ),
         tsv="results/report/summary.tsv",
+        findings=report(
+            "results/report/findings.tsv",
+            caption="../report/report_findings.rst",
+            category="0. summary",
+            labels={"table": "findings"},
+        ),
         figure=report(
             "results/report/summary.png",
             caption="../report/report_summary.rst",

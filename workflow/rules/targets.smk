@@ -19,6 +19,7 @@ rule interpret:
     input:
         rules.interpret_cnn.output,
         rules.interpret_cvae.output,
+        rules.interpret_determinants.output,
 
 
 # Everything the HTML report shows; then `snakemake --report results/report.html`.

@@ -2,8 +2,10 @@
 
 from premirna.core.logs import setup_logging
 from premirna.interpret.cvae import OUTPUT_KEYS, interpret_cvae
+from premirna.validate.judge import load_judge
 
 setup_logging(snakemake.log[0])
+judge = snakemake.input.get("judge") or None
 interpret_cvae(
     snakemake.input.model,
     snakemake.input.images,
@@ -12,4 +14,5 @@ interpret_cvae(
     config={**snakemake.params.settings, "seed": snakemake.params.seed,
             "threads": snakemake.threads},
     traversals=snakemake.input.get("traversals") or None,
+    judge=load_judge(judge) if judge else None,
 )

@@ -9,4 +9,5 @@ write_summary(
     snakemake.output.html,
     snakemake.output.tsv,
     snakemake.output.figure,
+    snakemake.output.findings,
 )
