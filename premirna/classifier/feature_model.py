@@ -102,20 +102,23 @@ def molecule_features(
     processes: int = 1,
     fold: FoldSettings = DEFAULT_FOLD,
     ids: Sequence[str] | None = None,
+    records: Sequence[int] | None = None,
 ) -> np.ndarray:
     """`FEATURES` of each molecule, (N, 103) float64. The shuffles of molecule i are seeded by
-    (seed, i), so the numbers do not depend on `processes`. Errors name the record (its id when
-    `ids` is given)."""
+    (seed, records[i]) (by default records[i] = i), so the numbers do not depend on `processes`;
+    molecules given the same record share their random draws (a mutant and its original).
+    Errors name the record (its id when `ids` is given)."""
     if len(sequences) != len(structures):
         raise ValueError(f"{len(sequences)} sequences but {len(structures)} structures")
     names = list(ids) if ids is not None else list(range(len(sequences)))
     n = len(sequences)
+    records = list(range(n)) if records is None else list(records)
     step = max(1, -(-n // max(1, 4 * processes)))
     jobs = [
         (
             list(sequences[i : i + step]),
             list(structures[i : i + step]),
-            list(range(i, min(n, i + step))),
+            list(records[i : i + step]),
             settings.shuffles,
             seed,
             fold,

@@ -18,7 +18,6 @@ import logging
 import math
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,13 +26,16 @@ import numpy as np
 import pandas as pd
 
 from premirna.classifier.classify import image_status
-from premirna.classifier.feature_model import FEATURES, load_feature_model
-from premirna.classifier.features import homology, sequence_row, thermodynamic
+from premirna.classifier.feature_model import (
+    FEATURES,
+    FeatureSettings,
+    load_feature_model,
+    molecule_features,
+)
 from premirna.classifier.predict import load_checkpoint, predict_proba
 from premirna.core.atomic import write_tsv
 from premirna.core.errors import InputError
 from premirna.core.figures import pyplot, save_figure
-from premirna.core.seeds import molecule_stream
 from premirna.core.settings import Settings, check_bounds
 from premirna.core.tables import read_folded
 from premirna.encode.images import read_images
@@ -162,34 +164,18 @@ def make_variants(hairpins: Sequence[Hairpin], config: DeterminantsConfig
     return variants, carriers
 
 
-def _tree_rows(job: tuple[list[str], list[str], list[int], dict[str, Any]]) -> list[list[float]]:
-    sequences, structures, records, model = job
-    md = FoldSettings(model["temperature"], model["dangles"]).model_details()
-    k, shuffles = model["settings"]["homology_k"], model["settings"]["shuffles"]
-    return [[*thermodynamic(s, d, md, shuffles, molecule_stream(model["seed"], r), record=r),
-             *sequence_row(s, homology(s, model["reference"], k))]
-            for s, d, r in zip(sequences, structures, records, strict=True)]
-
-
 def tree_scores(model: Mapping[str, Any], sequences: Sequence[str], structures: Sequence[str],
                 records: Sequence[int], processes: int = 1) -> np.ndarray:
     """The trees' log-odds of pre-miRNA. Unlike `score_features`, the dinucleotide shuffles of
     each mutant are drawn from its molecule's stream (`records`: the molecule's index), so that
     a mutant and its original share their random draws and the change measures the mutation."""
-    n = len(sequences)
-    if not n:
+    if not len(sequences):
         return np.zeros(0)
-    step = max(1, -(-n // (4 * processes)))
-    needed = {k: model[k] for k in ("settings", "seed", "temperature", "dangles", "reference")}
-    jobs = [(list(sequences[i : i + step]), list(structures[i : i + step]),
-             list(records[i : i + step]), needed) for i in range(0, n, step)]
-    if processes > 1 and len(jobs) > 1:
-        with ProcessPoolExecutor(processes) as pool:
-            parts = list(pool.map(_tree_rows, jobs))
-    else:
-        parts = [_tree_rows(job) for job in jobs]
-    X = np.array([row for part in parts for row in part], dtype=np.float64)
-    return model["trees"].raw(X.reshape(n, len(FEATURES)))
+    X = molecule_features(sequences, structures, model["reference"],
+                          FeatureSettings(**model["settings"]), model["seed"], processes,
+                          FoldSettings(model["temperature"], model["dangles"]),
+                          records=records)
+    return model["trees"].raw(X)
 
 
 def _variant_rows(ids: np.ndarray, hairpins: Sequence[Hairpin], variants: Sequence[Variant],
