@@ -25,6 +25,7 @@ from premirna.core.atomic import atomic_open, write_tsv
 from premirna.core.figures import pyplot, save_figure
 from premirna.core.tables import read_table
 from premirna.report.findings import findings_table
+from premirna.report.pages import html_table, page
 
 #: The classifier's metrics shown, in this order, and the models (metric prefix) they come from.
 CLASSIFIER_METRICS = ("accuracy", "sensitivity", "specificity", "mcc", "roc_auc", "pr_auc")
@@ -131,7 +132,7 @@ def headline(tables: Mapping[str, pd.DataFrame]) -> list[str]:
 def plot_summary(tables: Mapping[str, pd.DataFrame], path: str | Path) -> None:
     """Two panels: the classifiers' test metrics, and generated vs real molecules."""
     plt = pyplot()
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.6))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9.0, 4.6))
     classifier = tables.get("classifier", pd.DataFrame())
     shown = [m for m in ("accuracy", "sensitivity", "specificity", "roc_auc") if m in classifier]
     width = 0.8 / max(1, len(classifier))
@@ -163,26 +164,6 @@ def plot_summary(tables: Mapping[str, pd.DataFrame], path: str | Path) -> None:
     save_figure(fig, path)
 
 
-def _html_table(frame: pd.DataFrame) -> str:
-    """A table with numbers to `DECIMALS` places, sortable by clicking a column heading."""
-    shown = frame.copy()
-    for column in shown.columns:
-        if pd.api.types.is_float_dtype(shown[column]):
-            shown[column] = shown[column].map(lambda v: "" if pd.isna(v) else f"{v:.{DECIMALS}f}")
-        elif not pd.api.types.is_numeric_dtype(shown[column]):  # keep ">= 0.8" on one line
-            shown[column] = shown[column].map(
-                lambda v: v.replace("= ", "=\u00a0") if isinstance(v, str) else v)
-    return shown.to_html(index=False, escape=True, border=0, classes="sortable", na_rep="")
-
-
-_STYLE = """body{font-family:sans-serif;font-size:14px;margin:1.5em;max-width:1100px}
-table{border-collapse:collapse;margin:0.5em 0 1.5em}th,td{padding:3px 8px;text-align:left}
-th{background:#eee;cursor:pointer}tr:nth-child(even){background:#f8f8f8}img{max-width:100%}"""
-_SORT = """document.querySelectorAll('table.sortable th').forEach(th=>th.onclick=()=>{
-const i=th.cellIndex,b=th.closest('table').tBodies[0],r=[...b.rows];
-const d=th.dataset.d=th.dataset.d==='1'?'-1':'1';
-r.sort((x,y)=>{const a=x.cells[i].innerText,c=y.cells[i].innerText,n=parseFloat(a)-parseFloat(c);
-return (isNaN(n)?a.localeCompare(c):n)*d});r.forEach(x=>b.appendChild(x))});"""
 SECTIONS = {
     "classifier": "Classifier: test-split metrics (evaluate_cnn)",
     "generation": "Generation: targets, and whether the generated molecules meet them (validate)",
@@ -217,13 +198,11 @@ def write_summary(
                      ignore_index=True)
     write_tsv(long[["section", *[c for c in long.columns if c != "section"]]], out_tsv)
     figure = base64.b64encode(Path(out_png).read_bytes()).decode("ascii")
-    parts = ["<!DOCTYPE html><html><head><meta charset='utf-8'><title>premirna: key results"
-             f"</title><style>{_STYLE}</style></head><body><h1>Key results</h1><ul>"]
+    parts = ["<h1>Key results</h1><ul>"]
     parts += [f"<li>{html.escape(line)}</li>" for line in headline(tables)]
     parts.append(f"</ul><img alt='key results' src='data:image/png;base64,{figure}'>")
     for name, frame in tables.items():
-        parts.append(f"<h2>{html.escape(SECTIONS[name])}</h2>{_html_table(frame)}")
-    parts.append(f"<script>{_SORT}</script></body></html>")
+        parts.append(f"<h2>{html.escape(SECTIONS[name])}</h2>{html_table(frame, DECIMALS)}")
     with atomic_open(out_html, "w") as handle:
-        handle.write("\n".join(parts))
+        handle.write(page("premirna: key results", "\n".join(parts)))
     return tables

@@ -334,3 +334,90 @@ def test_the_report_leads_with_a_summary_whose_tables_render(real_report, browse
     summary.locator("table").nth(1).locator("th").first.click()
     assert summary.locator("table").nth(1).locator("tbody tr td").first.inner_text() != first
     page.screenshot(path=str(tmp_path / "summary.png"), full_page=True)
+
+
+def declared_kinds(rules_dir: Path) -> dict[str, set[str]]:
+    """Category -> what its declared results are: "figure" (.png/.svg) and "table" (the .html
+    pages the rules render from their TSVs; the summary page counts as one)."""
+    kinds: dict[str, set[str]] = {}
+    for path in rules_dir.glob("*.smk"):
+        for target, args in re.findall(r'report\(\s*"([^"]+)",(.*?)\n\s*\)', path.read_text(),
+                                       flags=re.S):
+            category = re.search(r'\bcategory\s*=\s*"([^"]+)"', args).group(1)
+            kind = "figure" if target.endswith((".png", ".svg")) else "table"
+            kinds.setdefault(category, set()).add(kind)
+    return kinds
+
+
+def _shown_tables(page) -> int:
+    """Rows of the largest table shown in a frame of the page (the result viewer's iframe)."""
+    counts = [frame.locator("table tbody tr").count() for frame in page.frames
+              if frame is not page.main_frame]
+    return max(counts, default=0)
+
+
+def _subcategories(page, uri: str, category: str) -> list[str | None]:
+    _open_category(page, uri, category)
+    nav = page.locator("nav").first
+    if nav.locator("table tbody tr").count():
+        return [None]
+    return [t.strip() for t in nav.locator("ul li a span").all_inner_texts()]
+
+
+def _rows_of(page, uri: str, category: str, subcategory: str | None):
+    _open_category(page, uri, category)
+    nav = page.locator("nav").first
+    if subcategory is not None:
+        nav.locator("ul li a span").get_by_text(subcategory, exact=True).click()
+        page.wait_for_timeout(200)
+    return nav.locator("table tbody tr")
+
+
+def _small_text(page) -> list[str]:
+    """Figures shown now whose smallest text (recorded in the PNG by premirna.core.figures)
+    appears below MIN_SHOWN_PT at the width the report shows them."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    from premirna.core.figures import FONT_KEY, MIN_SHOWN_PT, shown_font_pt
+
+    shown = page.evaluate("""() => Array.from(document.images)
+        .filter(img => !img.src.includes('filename=logo') && img.src.startsWith('data:image/png'))
+        .map(img => [img.src, img.clientWidth, img.naturalWidth])""")
+    small = []
+    for src, client, natural in shown:
+        png = Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1])))
+        smallest = float(png.info.get(FONT_KEY, "nan"))
+        size = shown_font_pt(smallest, natural, client)
+        if not size >= MIN_SHOWN_PT:  # NaN (no record) counts as too small
+            small.append(f"{natural} px shown at {client} px: {smallest} pt -> {size:.1f} pt")
+    return small
+
+
+@pytest.mark.slow
+def test_every_category_shows_its_tables_and_figures(real_report, browser_page, tmp_path):
+    """Each category's results are shown one by one in a 1600 x 1000 window: every category that
+    declares a figure shows a decoded image, every one that declares a table shows it as rows
+    inside the report, and no figure's text appears smaller than 9 pt."""
+    page = browser_page
+    page.set_viewport_size({"width": 1600, "height": 1000})
+    uri = real_report.html.resolve().as_uri()
+    expected = declared_kinds(REPO / "workflow" / "rules")
+    too_small: list[str] = []
+    for category, kinds in sorted(expected.items()):
+        seen: set[str] = set()
+        for sub in _subcategories(page, uri, category):
+            n_rows = _rows_of(page, uri, category, sub).count()
+            for k in range(n_rows):
+                _rows_of(page, uri, category, sub).nth(k).locator("a[iconname=eye]").click()
+                page.wait_for_timeout(700)
+                if any(w > 0 for w in _shown_images(page)):
+                    seen.add("figure")
+                    too_small += [f"{category} / {sub} #{k}: {s}" for s in _small_text(page)]
+                if _shown_tables(page) > 0:
+                    seen.add("table")
+        assert seen >= kinds, f"{category}: declared {sorted(kinds)}, shown {sorted(seen)}"
+        page.screenshot(path=str(tmp_path / f"{category.split('.')[0]}.png"), full_page=True)
+    assert not too_small, "text too small to read:\n" + "\n".join(too_small)

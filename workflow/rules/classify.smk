@@ -1,7 +1,8 @@
 # Stage `classify`: score anyone's candidate sequences with the trained classifier. Each entry
 # `name: path` of `classify: candidates:` in config/config.yaml gives results/classify/{name}.tsv
 # (id, sequence, structure, mfe, probability, prediction, status; one row per input record; with
-# `train_cnn.features` on, also homology, features_probability and fused_probability).
+# `train_cnn.features` on, also homology, features_probability and fused_probability), and
+# results/classify/{name}.html, the same table as the report shows it (category 9. classify).
 
 
 rule classify:
@@ -12,6 +13,12 @@ rule classify:
         features=feature_model(),
     output:
         table="results/classify/{name}.tsv",
+        table_page=report(
+            "results/classify/{name}.html",
+            caption="../report/classify.rst",
+            category="9. classify",
+            labels={"candidates": "{name}"},
+        ),
     log:
         "results/logs/classify/{name}.log",
     wildcard_constraints:

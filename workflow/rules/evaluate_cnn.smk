@@ -12,8 +12,9 @@ rule evaluate_cnn:
         # The feature trees beside the CNN, only when train_cnn.features is on.
         features=feature_model(),
     output:
-        metrics=report(
-            "results/evaluate_cnn/metrics.tsv",
+        metrics="results/evaluate_cnn/metrics.tsv",
+        metrics_page=report(
+            "results/evaluate_cnn/metrics.html",
             caption="../report/evaluate_cnn_metrics.rst",
             category="4. train_cnn",
             subcategory="Test split",
@@ -48,8 +49,9 @@ rule evaluate_cnn:
             subcategory="Test split",
             labels={"figure": "calibration"},
         ),
-        species=report(
-            "results/evaluate_cnn/species.tsv",
+        species="results/evaluate_cnn/species.tsv",
+        species_page=report(
+            "results/evaluate_cnn/species.html",
             caption="../report/evaluate_cnn_species.rst",
             category="4. train_cnn",
             subcategory="Test split",

@@ -55,8 +55,9 @@ rule fold_summary:
     input:
         table=rules.fold.output.table,
     output:
-        summary=report(
-            "results/fold/summary.tsv",
+        summary="results/fold/summary.tsv",
+        summary_page=report(
+            "results/fold/summary.html",
             caption="../report/fold_summary.rst",
             category="2. fold",
         ),

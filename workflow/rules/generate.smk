@@ -12,8 +12,9 @@ rule generate:
         table="results/generate/generated.tsv",
         fasta="results/generate/generated.fa",
         npz="results/generate/generated.npz",
-        traversals=report(
-            "results/generate/traversals.tsv",
+        traversals="results/generate/traversals.tsv",
+        traversals_page=report(
+            "results/generate/traversals.html",
             caption="../report/generate_traversals.rst",
             category="6. generate",
             labels={"table": "latent traversals"},

@@ -25,15 +25,17 @@ rule interpret_cnn:
         ),
     output:
         attributions="results/interpret_cnn/attributions.npz",
-        molecules=report(
-            "results/interpret_cnn/molecules.tsv",
+        molecules="results/interpret_cnn/molecules.tsv",
+        molecules_page=report(
+            "results/interpret_cnn/molecules.html",
             caption="../report/interpret_cnn_molecules.rst",
             category="8. interpret",
             subcategory="CNN: attributions",
             labels={"table": "explained molecules"},
         ),
-        methods=report(
-            "results/interpret_cnn/methods.tsv",
+        methods="results/interpret_cnn/methods.tsv",
+        methods_page=report(
+            "results/interpret_cnn/methods.html",
             caption="../report/interpret_cnn_methods.rst",
             category="8. interpret",
             subcategory="CNN: attributions",
@@ -53,8 +55,9 @@ rule interpret_cnn:
             subcategory="CNN: attributions",
             labels={"figure": "class-average maps"},
         ),
-        sanity=report(
-            "results/interpret_cnn/sanity.tsv",
+        sanity="results/interpret_cnn/sanity.tsv",
+        sanity_page=report(
+            "results/interpret_cnn/sanity.html",
             caption="../report/interpret_cnn_sanity.rst",
             category="8. interpret",
             subcategory="CNN: trust",
@@ -67,8 +70,9 @@ rule interpret_cnn:
             subcategory="CNN: trust",
             labels={"figure": "model-randomisation check"},
         ),
-        agreement=report(
-            "results/interpret_cnn/agreement.tsv",
+        agreement="results/interpret_cnn/agreement.tsv",
+        agreement_page=report(
+            "results/interpret_cnn/agreement.html",
             caption="../report/interpret_cnn_agreement.rst",
             category="8. interpret",
             subcategory="CNN: trust",
@@ -81,15 +85,17 @@ rule interpret_cnn:
             subcategory="CNN: trust",
             labels={"figure": "agreement between methods"},
         ),
-        reference=report(
-            "results/interpret_cnn/reference.tsv",
+        reference="results/interpret_cnn/reference.tsv",
+        reference_page=report(
+            "results/interpret_cnn/reference.html",
             caption="../report/interpret_cnn_reference.rst",
             category="8. interpret",
             subcategory="CNN: trust",
             labels={"table": "comparison with Cordero et al. 2019"},
         ),
-        regions=report(
-            "results/interpret_cnn/regions.tsv",
+        regions="results/interpret_cnn/regions.tsv",
+        regions_page=report(
+            "results/interpret_cnn/regions.html",
             caption="../report/interpret_cnn_regions.rst",
             category="8. interpret",
             subcategory="CNN: biology",
@@ -102,8 +108,9 @@ rule interpret_cnn:
             subcategory="CNN: biology",
             labels={"figure": "attribution per hairpin region"},
         ),
-        profile=report(
-            "results/interpret_cnn/profile.tsv",
+        profile="results/interpret_cnn/profile.tsv",
+        profile_page=report(
+            "results/interpret_cnn/profile.html",
             caption="../report/interpret_cnn_profile.rst",
             category="8. interpret",
             subcategory="CNN: biology",
@@ -116,8 +123,9 @@ rule interpret_cnn:
             subcategory="CNN: biology",
             labels={"figure": "importance along the hairpin"},
         ),
-        statistics=report(
-            "results/interpret_cnn/statistics.tsv",
+        statistics="results/interpret_cnn/statistics.tsv",
+        statistics_page=report(
+            "results/interpret_cnn/statistics.html",
             caption="../report/interpret_cnn_statistics.rst",
             category="8. interpret",
             subcategory="CNN: biology",
@@ -154,15 +162,17 @@ rule interpret_cvae:
         judge="results/validate/judge/model.pt",
     output:
         latents="results/interpret_cvae/latents.npz",
-        summary=report(
-            "results/interpret_cvae/summary.tsv",
+        summary="results/interpret_cvae/summary.tsv",
+        summary_page=report(
+            "results/interpret_cvae/summary.html",
             caption="../report/interpret_cvae_summary.rst",
             category="8. interpret",
             subcategory="CVAE: latent space",
             labels={"table": "latent factors in words"},
         ),
-        links=report(
-            "results/interpret_cvae/links.tsv",
+        links="results/interpret_cvae/links.tsv",
+        links_page=report(
+            "results/interpret_cvae/links.html",
             caption="../report/interpret_cvae_links.rst",
             category="8. interpret",
             subcategory="CVAE: latent space",
@@ -175,8 +185,9 @@ rule interpret_cvae:
             subcategory="CVAE: latent space",
             labels={"figure": "latent dimensions vs attributes"},
         ),
-        probe=report(
-            "results/interpret_cvae/probe.tsv",
+        probe="results/interpret_cvae/probe.tsv",
+        probe_page=report(
+            "results/interpret_cvae/probe.html",
             caption="../report/interpret_cvae_probe.rst",
             category="8. interpret",
             subcategory="CVAE: latent space",
@@ -196,8 +207,9 @@ rule interpret_cvae:
             subcategory="CVAE: latent space",
             labels={"figure": "latent traversals"},
         ),
-        disentanglement=report(
-            "results/interpret_cvae/disentanglement.tsv",
+        disentanglement="results/interpret_cvae/disentanglement.tsv",
+        disentanglement_page=report(
+            "results/interpret_cvae/disentanglement.html",
             caption="../report/interpret_cvae_disentanglement.rst",
             category="8. interpret",
             subcategory="CVAE: latent space",
@@ -210,8 +222,9 @@ rule interpret_cvae:
             subcategory="CVAE: latent space",
             labels={"figure": "disentanglement (MIG, DCI)"},
         ),
-        monotonicity=report(
-            "results/interpret_cvae/traversal_monotonicity.tsv",
+        monotonicity="results/interpret_cvae/traversal_monotonicity.tsv",
+        monotonicity_page=report(
+            "results/interpret_cvae/traversal_monotonicity.html",
             caption="../report/interpret_cvae_monotonicity.rst",
             category="8. interpret",
             subcategory="CVAE: latent space",
@@ -241,15 +254,17 @@ rule interpret_determinants:
         images="results/encode/test.npz",
         folded="results/fold/folded.tsv",
     output:
-        mutants=report(
-            "results/interpret_determinants/mutants.tsv",
+        mutants="results/interpret_determinants/mutants.tsv",
+        mutants_page=report(
+            "results/interpret_determinants/mutants.html",
             caption="../report/interpret_determinants.rst",
             category="8. interpret",
             subcategory="CNN: determinants",
             labels={"table": "every mutant and control"},
         ),
-        determinants=report(
-            "results/interpret_determinants/determinants.tsv",
+        determinants="results/interpret_determinants/determinants.tsv",
+        determinants_page=report(
+            "results/interpret_determinants/determinants.html",
             caption="../report/interpret_determinants.rst",
             category="8. interpret",
             subcategory="CNN: determinants",

@@ -27,8 +27,9 @@ rule report_summary:
             labels={"page": "key results"},
         ),
         tsv="results/report/summary.tsv",
-        findings=report(
-            "results/report/findings.tsv",
+        findings="results/report/findings.tsv",
+        findings_page=report(
+            "results/report/findings.html",
             caption="../report/report_findings.rst",
             category="0. summary",
             labels={"table": "findings"},

@@ -46,8 +46,9 @@ rule train_cnn:
         ),
     output:
         model="results/train_cnn/model.pt",
-        history=report(
-            "results/train_cnn/history.tsv",
+        history="results/train_cnn/history.tsv",
+        history_page=report(
+            "results/train_cnn/history.html",
             caption="../report/train_cnn_history.rst",
             category="4. train_cnn",
             subcategory="Training",

@@ -13,8 +13,9 @@ rule train_cvae:
         folded="results/fold/folded.tsv",
     output:
         model="results/train_cvae/model.pt",
-        history=report(
-            "results/train_cvae/history.tsv",
+        history="results/train_cvae/history.tsv",
+        history_page=report(
+            "results/train_cvae/history.html",
             caption="../report/train_cvae_history.rst",
             category="5. train_cvae",
             labels={"table": "losses per epoch"},

@@ -41,21 +41,24 @@ rule validate:
         cvae="results/train_cvae/model.pt",
         judge=rules.validate_judge.output.model,
     output:
-        judge=report(
-            "results/validate/judge/accuracy.tsv",
+        judge="results/validate/judge/accuracy.tsv",
+        judge_page=report(
+            "results/validate/judge/accuracy.html",
             caption="../report/validate_judge.rst",
             category="7. validate",
             labels={"table": "the independent judge on the real test split"},
         ),
         molecules="results/validate/molecules.tsv",
-        summary=report(
-            "results/validate/summary.tsv",
+        summary="results/validate/summary.tsv",
+        summary_page=report(
+            "results/validate/summary.html",
             caption="../report/validate_summary.rst",
             category="7. validate",
             labels={"table": "metrics per condition and baseline"},
         ),
-        targets=report(
-            "results/validate/targets.tsv",
+        targets="results/validate/targets.tsv",
+        targets_page=report(
+            "results/validate/targets.html",
             caption="../report/validate_targets.rst",
             category="7. validate",
             labels={"table": "targets"},

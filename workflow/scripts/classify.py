@@ -2,6 +2,7 @@
 
 from premirna.classifier.classify import classify_fasta
 from premirna.core.logs import setup_logging
+from premirna.report.pages import write_table_pages
 
 setup_logging(snakemake.log[0])
 classify_fasta(
@@ -12,3 +13,4 @@ classify_fasta(
     processes=snakemake.threads,
     **snakemake.params,
 )
+write_table_pages(snakemake.output)

@@ -2,6 +2,7 @@
 
 from premirna.classifier.evaluate import evaluate_cnn
 from premirna.core.logs import setup_logging
+from premirna.report.pages import write_table_pages
 
 setup_logging(snakemake.log[0])
 out = snakemake.output
@@ -21,3 +22,4 @@ evaluate_cnn(
     threads=snakemake.threads,
     **snakemake.params,
 )
+write_table_pages(snakemake.output)

@@ -2,6 +2,7 @@
 
 from premirna.core.logs import setup_logging
 from premirna.generator.generate import generate
+from premirna.report.pages import write_table_pages
 
 setup_logging(snakemake.log[0])
 generate(
@@ -15,3 +16,4 @@ generate(
     fold=snakemake.params.fold,
     processes=snakemake.threads,
 )
+write_table_pages(snakemake.output)

@@ -2,6 +2,7 @@
 
 from premirna.core.logs import setup_logging
 from premirna.interpret.cnn import OUTPUT_KEYS, interpret_cnn
+from premirna.report.pages import write_table_pages
 
 setup_logging(snakemake.log[0])
 interpret_cnn(
@@ -14,3 +15,4 @@ interpret_cnn(
             "threads": snakemake.threads},
     reference_tn=snakemake.input.reference_tn,
 )
+write_table_pages(snakemake.output)

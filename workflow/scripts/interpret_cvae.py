@@ -3,6 +3,7 @@
 from premirna.core.logs import setup_logging
 from premirna.interpret.cvae import OUTPUT_KEYS, interpret_cvae
 from premirna.validate.judge import load_judge
+from premirna.report.pages import write_table_pages
 
 setup_logging(snakemake.log[0])
 judge = snakemake.input.get("judge") or None
@@ -16,3 +17,4 @@ interpret_cvae(
     traversals=snakemake.input.get("traversals") or None,
     judge=load_judge(judge) if judge else None,
 )
+write_table_pages(snakemake.output)

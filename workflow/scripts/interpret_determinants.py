@@ -3,6 +3,7 @@ determinants of pri-/pre-miRNA processing, scored by the CNN and the feature tre
 
 from premirna.core.logs import setup_logging
 from premirna.interpret.mutagenesis import OUTPUT_KEYS, interpret_determinants
+from premirna.report.pages import write_table_pages
 
 setup_logging(snakemake.log[0])
 interpret_determinants(
@@ -15,3 +16,4 @@ interpret_determinants(
             "threads": snakemake.threads},
     fold=snakemake.params.fold,
 )
+write_table_pages(snakemake.output)

@@ -2,6 +2,7 @@
 
 from premirna.core.logs import setup_logging
 from premirna.report.summary import write_summary
+from premirna.report.pages import write_table_pages
 
 setup_logging(snakemake.log[0])
 write_summary(
@@ -11,3 +12,4 @@ write_summary(
     snakemake.output.figure,
     snakemake.output.findings,
 )
+write_table_pages(snakemake.output)

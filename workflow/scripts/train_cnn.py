@@ -2,6 +2,7 @@
 
 from premirna.classifier.train import train_cnn
 from premirna.core.logs import setup_logging
+from premirna.report.pages import write_table_pages
 
 setup_logging(snakemake.log[0])
 train_cnn(
@@ -14,3 +15,4 @@ train_cnn(
             "threads": snakemake.threads},
     pretrain_npz=snakemake.input.pretrain or None,
 )
+write_table_pages(snakemake.output)

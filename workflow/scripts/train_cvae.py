@@ -2,6 +2,7 @@
 
 from premirna.core.logs import setup_logging
 from premirna.generator.train import train_cvae
+from premirna.report.pages import write_table_pages
 
 setup_logging(snakemake.log[0])
 train_cvae(
@@ -15,3 +16,4 @@ train_cvae(
     config={**snakemake.params.settings, "seed": snakemake.params.seed,
             "threads": snakemake.threads},
 )
+write_table_pages(snakemake.output)

@@ -2,6 +2,7 @@
 
 from premirna.core.logs import setup_logging
 from premirna.validate.stage import validate
+from premirna.report.pages import write_table_pages
 
 setup_logging(snakemake.log[0])
 validate(
@@ -16,3 +17,4 @@ validate(
     judge_model=snakemake.input.judge,
     **snakemake.params,
 )
+write_table_pages(snakemake.output)
