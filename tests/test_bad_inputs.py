@@ -356,6 +356,19 @@ CONFIG_CASES = {
                              ["train_cvae.epochs", "minimum of 1"]),
     "fold temperature -500": ({"fold": {"temperature": -500}},
                               ["fold.temperature", "minimum of 0"]),
+    "user set file missing": ({"download": {"user_sets": [
+        {"name": "mine", "path": "nowhere.fa", "label": "pre-miRNA"}]}},
+        ["download.user_sets.0.path", "no such file 'nowhere.fa'"]),
+    "user set label not offered": ({"download": {"user_sets": [
+        {"name": "mine", "path": "nowhere.fa", "label": "yes"}]}},
+        ["download.user_sets.0.label", "'yes' is not one of ['pre-miRNA', 'not']"]),
+    "two user sets, one name": ({"download": {"user_sets": [
+        {"name": "mine", "path": str(REPO / "README.md"), "label": "not"},
+        {"name": "mine", "path": str(REPO / "README.md"), "label": "not"}]}},
+        ["download.user_sets.1.name", "'mine' names two sets"]),
+    "user set named as miRBase": ({"download": {"user_sets": [
+        {"name": "mirbase_v22", "path": str(REPO / "README.md"), "label": "not"}]}},
+        ["download.user_sets.0.name", "a source the workflow writes itself"]),
 }
 
 

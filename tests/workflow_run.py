@@ -20,7 +20,16 @@ BIN = Path(sys.executable).parent
 
 # Overrides that make the default configuration small; everything else stays as shipped.
 SMALL_OVERRIDES: dict = {
-    "download": {"max_per_class": 150},
+    # A user set (microPred's first pre-miRNAs, RNAfold format) and a candidate file to classify.
+    "download": {
+        "max_per_class": 150,
+        "user_sets": [
+            {"name": "micropred", "label": "pre-miRNA", "species": "hsa",
+             "path": str(REPO / "tests" / "fixtures" / "seqio" / "micropred_head4.rnafold")},
+        ],
+    },
+    "classify": {"candidates": {"mirdnn": str(REPO / "tests" / "fixtures" / "seqio" /
+                                              "mirdnn_test.fold")}},
     "fold": {"chunk_size": 150},
     "train_cnn": {"epochs": 3, "patience": 3},
     "train_cvae": {"epochs": 3},

@@ -16,7 +16,7 @@ from typing import Any
 from premirna.core.config_file import read_yaml, schema_problems
 from premirna.core.errors import InputError
 from premirna.core.splits import check_fractions
-from premirna.data.mirbase import missing_species
+from premirna.data.mirbase import missing_species, resolve_species
 
 # The workflow beside the package (a checkout): its schema and the bundled release.
 WORKFLOW = Path(__file__).resolve().parents[2]
@@ -38,9 +38,10 @@ def cross_field_problems(
         check_fractions(download["split"])
     except ValueError as err:
         problems.append(f"download.split: {err}")
+    problems += user_set_problems(download.get("user_sets", []))
     if hairpin_fa is not None and Path(hairpin_fa).exists():
         try:
-            missing = missing_species(download["species"], hairpin_fa)
+            missing = missing_species(resolve_species(download["species"], hairpin_fa), hairpin_fa)
         except ValueError as err:
             problems.append(f"download.{err}")
         else:
@@ -48,8 +49,31 @@ def cross_field_problems(
                 problems.append(
                     f"download.species: no hairpins of {', '.join(missing)} in miRBase "
                     f"{download['release']} ({hairpin_fa}); species are miRBase prefixes such "
-                    "as hsa (human) or mmu (mouse)"
+                    "as hsa (human) or mmu (mouse), or organism names such as Mus musculus"
                 )
+    return problems
+
+
+#: Sources the workflow itself writes into the molecule table; a user set may not take their name.
+RESERVED_SOURCES = ("coding_xue2005", "shuffle")
+
+
+def user_set_problems(user_sets: list[Mapping[str, Any]]) -> list[str]:
+    """``key: problem`` lines for `download.user_sets`: names unique and not the workflow's own
+    sources, files present (relative paths are relative to the working directory)."""
+    problems = []
+    seen: set[str] = set()
+    for k, entry in enumerate(user_sets):
+        key = f"download.user_sets.{k}"
+        name = entry["name"]
+        if name in seen:
+            problems.append(f"{key}.name: {name!r} names two sets; each set needs its own name")
+        if name in RESERVED_SOURCES or name.startswith("mirbase_v"):
+            problems.append(f"{key}.name: {name!r} is a source the workflow writes itself")
+        seen.add(name)
+        if not Path(entry["path"]).is_file():
+            problems.append(f"{key}.path: no such file {entry['path']!r} (relative to "
+                            f"{Path.cwd()})")
     return problems
 
 

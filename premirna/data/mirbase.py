@@ -6,7 +6,7 @@ then the ``SQ`` sequence and ``//``), into `Hairpin` and `Mature` rows. It is th
 file that says where each mature miRNA sits on its hairpin, which the fold and interpretation
 stages need. `read_hairpin_fasta` and `read_mature_fasta` read ``hairpin.fa`` / ``mature.fa``
 through `premirna.rna.seqio`. Every reader takes a species filter: a list of miRBase prefixes
-(``["hsa"]``) or ``all``.
+(``["hsa"]``) or ``all``; `resolve_species` turns organism names (``Mus musculus``) into prefixes.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,6 +80,46 @@ def release_species(hairpin_fa: str | os.PathLike[str]) -> frozenset[str]:
         for _, line in text_lines(hairpin_fa, strict=False)
         if line.startswith(">") and line[1:].strip()
     )
+
+
+def release_organisms(hairpin_fa: str | os.PathLike[str]) -> dict[str, str]:
+    """Prefix -> organism name (``mmu`` -> ``Mus musculus``) of a release's ``hairpin.fa``.
+
+    The name is read from the headers' descriptions (``>mmu-let-7g MI0000137 Mus musculus let-7g
+    stem-loop``: the words before the miRNA's name); the most common reading per prefix wins, so a
+    few irregular headers do not matter.
+    """
+    readings: dict[str, Counter[str]] = {}
+    for _, line in text_lines(hairpin_fa, strict=False):
+        fields = line[1:].split(maxsplit=2) if line.startswith(">") else []
+        if len(fields) < 3:
+            continue
+        description = fields[2].removesuffix(" stem-loop")
+        organism = description.rsplit(" ", 1)[0] if " " in description else description
+        readings.setdefault(species_of(fields[0]), Counter())[organism] += 1
+    return {prefix: counts.most_common(1)[0][0] for prefix, counts in readings.items()}
+
+
+def _name_key(name: str) -> str:
+    return " ".join(name.replace("_", " ").split()).casefold()
+
+
+def resolve_species(
+    species: str | Iterable[str], hairpin_fa: str | os.PathLike[str]
+) -> str | list[str]:
+    """The `species` setting with organism names replaced by their miRBase prefixes.
+
+    An entry may be a prefix (``mmu``), ``all``, or an organism's name as miRBase writes it (``Mus
+    musculus``; case, extra spaces and underscores ignored). Entries that are neither stay as given,
+    so that `missing_species` names them.
+    """
+    if isinstance(species, str):
+        return species if species == "all" else resolve_species([species], hairpin_fa)
+    entries = list(species)
+    prefixes = release_species(hairpin_fa)
+    by_name = {_name_key(name): prefix for prefix, name in release_organisms(hairpin_fa).items()}
+    return [entry if entry in prefixes or entry == "all" else by_name.get(_name_key(entry), entry)
+            for entry in entries]
 
 
 def missing_species(

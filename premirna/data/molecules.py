@@ -24,9 +24,15 @@ from premirna.core.errors import InputError
 from premirna.core.seeds import stream
 from premirna.core.splits import DEFAULT_FRACTIONS, SPLITS, check_fractions
 from premirna.core.tables import MATURE_COLUMNS, MOLECULE_COLUMNS, MOLECULES_COLUMNS
-from premirna.data.mirbase import missing_species, read_hairpin_fasta, read_mirna_dat
+from premirna.data.mirbase import (
+    missing_species,
+    read_hairpin_fasta,
+    read_mirna_dat,
+    resolve_species,
+)
 from premirna.data.negatives import CODING_SPECIES, build_negatives, sample_rows
 from premirna.rna.folding import DEFAULT_FOLD, FoldSettings
+from premirna.rna.seqio import read_records
 
 log = logging.getLogger(__name__)
 
@@ -162,6 +168,86 @@ def _select_positives(
     return positives, counts
 
 
+#: The `label` of a user set and the molecule table's label.
+USER_LABELS = {"pre-miRNA": 1, "not": 0}
+USER_SPECIES = "user"
+
+
+def read_user_sets(
+    user_sets: Iterable[Mapping[str, Any]], iupac: str = "drop"
+) -> list[tuple[str, pd.DataFrame]]:
+    """Each user set (``name``, ``path``, ``label``, optional ``species``) as a molecule table whose
+    `source` is the set's name; with the path it came from, for error messages.
+
+    Any format `premirna.rna.seqio` reads (FASTA, RNAfold output, triplet-SVM records, gzipped or
+    not). Raises InputError naming the file (and the record) when a set is unreadable, empty, or
+    uses an id twice.
+    """
+    tables = []
+    for entry in user_sets:
+        path, name = str(entry["path"]), str(entry["name"])
+        label = entry["label"]
+        if label not in USER_LABELS:
+            raise InputError(path, f"user set {name!r}: label must be pre-miRNA or not, "
+                             f"not {label!r}")
+        records = read_records(path, iupac=iupac).records
+        if not records:
+            raise InputError(path, f"user set {name!r} holds no usable sequence")
+        frame = pd.DataFrame(
+            {
+                "id": [record.id for record in records],
+                "sequence": [record.sequence for record in records],
+                "label": USER_LABELS[label],
+                "species": str(entry.get("species") or USER_SPECIES),
+                "source": name,
+            },
+            columns=list(MOLECULE_COLUMNS),
+        )
+        repeated = frame["id"][frame["id"].duplicated()]
+        if not repeated.empty:
+            raise InputError(path, "this id is used twice in the file", record=repeated.iloc[0])
+        tables.append((path, frame))
+    return tables
+
+
+def merge_user_sets(
+    molecules: pd.DataFrame, user_tables: list[tuple[str, pd.DataFrame]]
+) -> tuple[pd.DataFrame, int]:
+    """`molecules` with the user sets' molecules added; also the number left out as duplicates.
+
+    A user molecule whose sequence is already in the table with the same label is left out (the
+    first source keeps it); one with the other label, or one whose id is taken, raises InputError
+    naming its file and record: a sequence cannot be both a pre-miRNA and not.
+    """
+    duplicates = 0
+    for path, frame in user_tables:
+        label_of = dict(zip(molecules["sequence"], molecules["label"].astype(int), strict=True))
+        ids = set(molecules["id"])
+        keep = []
+        for row in frame.itertuples(index=False):
+            known = label_of.get(row.sequence)
+            if known is not None and known != row.label:
+                raise InputError(path, "the same sequence is in the molecule table with the other "
+                                 "label", record=row.id)
+            if known is None and row.id in ids:
+                raise InputError(path, "this id is already in the molecule table (rename it)",
+                                 record=row.id)
+            keep.append(known is None)
+            label_of.setdefault(row.sequence, row.label)
+        duplicates += len(keep) - sum(keep)
+        molecules = pd.concat([molecules, frame[keep]], ignore_index=True)
+    return molecules, duplicates
+
+
+def _split_counts(molecules: pd.DataFrame) -> dict[str, int]:
+    counts = {}
+    for name in SPLITS:
+        part = molecules[molecules["split"] == name]
+        counts[f"{name}_positive"] = int((part["label"] == 1).sum())
+        counts[f"{name}_negative"] = int((part["label"] == 0).sum())
+    return counts
+
+
 def _log_counts(counts: Mapping[str, int], iupac: str) -> None:
     log.info(
         "positives: %d hairpins read, %d dropped for IUPAC codes (policy %s), %d kept",
@@ -187,6 +273,9 @@ def _log_counts(counts: Mapping[str, int], iupac: str) -> None:
             counts[f"{name}_negative"],
         )
     log.info("mature miRNAs of the kept hairpins: %d", counts["mature"])
+    if counts.get("user_molecules") or counts.get("user_duplicates"):
+        log.info("user sets: %d molecules added, %d left out as already in the table",
+                 counts["user_molecules"], counts["user_duplicates"])
 
 
 def build_molecules(
@@ -205,6 +294,7 @@ def build_molecules(
     max_per_class: int | None = None,
     release: str = "22.1",
     fold: FoldSettings | Mapping[str, Any] = DEFAULT_FOLD,
+    user_sets: Iterable[Mapping[str, Any]] = (),
 ) -> dict[str, int]:
     """Write ``molecules.tsv`` and ``mature.tsv`` from the release files; return the counts.
 
@@ -214,13 +304,21 @@ def build_molecules(
     fractions (`assign_splits`). `mature_out` lists the mature miRNAs (from `mirna_dat`) of the
     positives kept. `release` names the positives' source (``mirbase_v22``); `fold` is the
     ViennaRNA energy model of the shuffles' single-hairpin check (the fold stage's). Every random
-    choice derives from `seed`. Raises InputError for bad input files and ValueError for
-    impossible settings.
+    choice derives from `seed`. `species` takes prefixes or organism names (`resolve_species`).
+    `user_sets` (`read_user_sets`) are added whole, whatever `max_per_class`: their positives
+    before the negatives are drawn (CODING and shuffles count them), their negatives after;
+    each row's `source` is its set's name. Raises InputError for bad input files and ValueError
+    for impossible settings.
     """
     fractions = check_fractions(split or DEFAULT_FRACTIONS)
     if max_per_class is not None and max_per_class < 1:
         raise ValueError("max_per_class must be a positive number or null")
+    species = resolve_species(species, hairpin_fa)
+    user_tables = read_user_sets(user_sets, iupac)
     positives, counts = _select_positives(hairpin_fa, species, iupac, release, seed, max_per_class)
+    mirbase_positives = positives
+    positives, duplicates = merge_user_sets(
+        positives, [(path, t[t["label"] == 1]) for path, t in user_tables])
     negatives, negative_counts = build_negatives(
         positives,
         coding,
@@ -241,6 +339,11 @@ def build_molecules(
         )
 
     molecules = pd.concat([positives, negatives], ignore_index=True)
+    molecules, negative_duplicates = merge_user_sets(
+        molecules, [(path, t[t["label"] == 0]) for path, t in user_tables])
+    counts["user_molecules"] = int(molecules["source"].isin(
+        [t["source"].iloc[0] for _, t in user_tables]).sum()) if user_tables else 0
+    counts["user_duplicates"] = duplicates + negative_duplicates
     molecules["label"] = molecules["label"].astype(int)
     repeated = molecules["id"][molecules["id"].duplicated()]
     if not repeated.empty:
@@ -248,12 +351,9 @@ def build_molecules(
             coding, "an id is used twice in the molecule table", record=repeated.iloc[0]
         )
     molecules["split"] = assign_splits(molecules, fractions, seed)
-    mature = _mature_table(mirna_dat, species, positives)
+    mature = _mature_table(mirna_dat, species, mirbase_positives)
     counts["mature"] = len(mature)
-    for name in SPLITS:
-        part = molecules[molecules["split"] == name]
-        counts[f"{name}_positive"] = int((part["label"] == 1).sum())
-        counts[f"{name}_negative"] = int((part["label"] == 0).sum())
+    counts.update(_split_counts(molecules))
     write_tsv(molecules[list(MOLECULES_COLUMNS)], molecules_out)
     write_tsv(mature, mature_out)
     _log_counts(counts, iupac)

@@ -167,3 +167,84 @@ def test_hairpins_from_another_release_are_refused(inputs, tmp_path):
     with pytest.raises(InputError, match="hsa-let-7a-1.*differs from hairpin.fa"):
         build_molecules(changed, mirna_dat, coding, tmp_path / "m.tsv", tmp_path / "t.tsv")
     assert not (tmp_path / "m.tsv").exists() and not (tmp_path / "t.tsv").exists()
+
+
+# --- the user's own sequence sets and species by name ------------------------------------------
+
+
+@pytest.fixture
+def user_files(inputs, tmp_path, data_dir):
+    """Real sequences as a user would bring them: the 8 mouse hairpins of the slice as the user's
+    own FASTA (new ids), microPred's first 4 human pre-miRNAs (already in miRBase), and microPred's
+    other ncRNAs as negatives (their published headers repeat a first word, so renamed)."""
+    from premirna.rna.seqio import read_records
+
+    hairpin, _, _ = inputs
+    mouse = [r for r in read_records(hairpin).records if r.id.startswith("mmu-")]
+    mouse_fa = tmp_path / "my_mouse.fa"
+    mouse_fa.write_text("".join(f">candidate_{k}\n{r.sequence}\n" for k, r in enumerate(mouse)))
+    other = read_records(data_dir / "seqio" / "micropred_other_head4.fasta", id_from="header")
+    negatives_fa = tmp_path / "ncrna.fa"
+    negatives_fa.write_text(
+        "".join(f">ncrna_{k}\n{r.sequence}\n" for k, r in enumerate(other.records)))
+    return {
+        "mouse": {"name": "my_mouse", "path": str(mouse_fa), "label": "pre-miRNA",
+                  "species": "mmu"},
+        "micropred": {"name": "micropred", "label": "pre-miRNA",
+                      "path": str(data_dir / "seqio" / "micropred_head4.fasta")},
+        "ncrna": {"name": "other_ncrna", "path": str(negatives_fa), "label": "not"},
+    }
+
+
+def test_user_sets_join_the_table_under_their_own_source(inputs, user_files, tmp_path):
+    sets = [user_files["mouse"], user_files["micropred"], user_files["ncrna"]]
+    counts, molecules, mature = run(inputs, tmp_path, seed=7, user_sets=sets)
+    by_source = molecules.groupby("source")["label"].agg(["count", "min", "max"])
+    assert by_source.loc["my_mouse"].tolist() == [8, 1, 1]
+    assert by_source.loc["other_ncrna"].tolist() == [4, 0, 0]
+    # microPred's 4 are miRBase's let-7s: kept once, under miRBase, and counted as duplicates.
+    assert "micropred" not in by_source.index
+    assert counts["user_duplicates"] == 4 and counts["user_molecules"] == 12
+    assert set(molecules.loc[molecules["source"] == "my_mouse", "species"]) == {"mmu"}
+    assert set(molecules.loc[molecules["source"] == "other_ncrna", "species"]) == {"user"}
+    mouse = molecules[molecules["source"] == "my_mouse"]
+    assert set(mouse["split"]) <= {"train", "val", "test"}
+    # CODING is drawn per positive: the user's 8 positives count (56 positives, 30 CODING held).
+    assert counts["coding_kept"] == 30 and (molecules["label"] == 1).sum() == 56
+    mirbase = molecules[molecules["source"] == "mirbase_v22"]
+    assert set(mature["hairpin_id"]) <= set(mirbase["id"])
+
+
+def test_a_sequence_with_both_labels_or_a_taken_id_is_refused(inputs, user_files, tmp_path):
+    both = dict(user_files["micropred"], name="wrong", label="not")
+    with pytest.raises(InputError, match="micropred_head4.fasta, record hsa-let-7a-1.*other label"):
+        run(inputs, tmp_path, user_sets=[both])
+    assert not (tmp_path / "molecules.tsv").exists()
+    taken = tmp_path / "taken.fa"
+    taken.write_text(">hsa-let-7a-1\nGGGAAACCCUUUGGGAAACCCUUUGGGAAACCCUUUGGGAAACCC\n")
+    with pytest.raises(InputError, match="taken.fa, record hsa-let-7a-1: this id is already"):
+        run(inputs, tmp_path, user_sets=[{"name": "t", "path": str(taken), "label": "not"}])
+    twice = tmp_path / "twice.fa"
+    twice.write_text(">a\nGGGAAACCCUUUGGG\n>a\nCCCAAAGGGUUUCCC\n")
+    with pytest.raises(InputError, match="twice.fa"):
+        run(inputs, tmp_path, user_sets=[{"name": "t", "path": str(twice), "label": "not"}])
+    empty = tmp_path / "empty.fa"
+    empty.write_text("")
+    with pytest.raises(InputError, match="empty.fa"):
+        run(inputs, tmp_path, user_sets=[{"name": "t", "path": str(empty), "label": "not"}])
+
+
+def test_a_species_given_by_its_name_is_its_prefix(inputs, tmp_path):
+    _, by_prefix, mature_prefix = run(inputs, tmp_path / "a", species=["mmu"], seed=3)
+    _, by_name, mature_name = run(inputs, tmp_path / "b", species=["mus_Musculus"], seed=3)
+    assert by_prefix.equals(by_name) and mature_prefix.equals(mature_name)
+    assert set(by_name.loc[by_name["label"] == 1, "species"]) == {"mmu"}
+    with pytest.raises(InputError, match="no hairpins of species Mus muscle"):
+        run(inputs, tmp_path / "c", species=["Mus muscle"])
+
+
+def test_the_sources_a_user_set_may_not_take_are_the_workflows_own():
+    from premirna.data.config_checks import RESERVED_SOURCES
+    from premirna.data.negatives import CODING_SOURCE, SHUFFLE_SOURCE
+
+    assert set(RESERVED_SOURCES) == {CODING_SOURCE, SHUFFLE_SOURCE}

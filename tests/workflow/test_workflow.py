@@ -41,6 +41,21 @@ def test_small_run_produces_every_stage(small_run):
     assert set(molecules["label"]) == {0, 1}
     # no sequence in two splits
     assert molecules.groupby("sequence")["split"].nunique().max() == 1
+    # the user set is in, under its own name where miRBase's sample does not hold it already
+    from premirna.rna.seqio import read_records
+
+    user = read_records(REPO / "tests/fixtures/seqio/micropred_head4.rnafold").records
+    assert {r.sequence for r in user} <= set(molecules["sequence"])
+    mine = molecules[molecules["source"] == "micropred"]
+    assert set(mine["sequence"]) <= {r.sequence for r in user} and set(mine["label"]) <= {1}
+    assert set(molecules["source"]) <= {"mirbase_v22", "coding_xue2005", "micropred"}
+
+    # every table of the report also as a page that shows it, classify's included
+    for tsv in ("download/summary", "validate/targets", "interpret_cnn/statistics",
+                "classify/mirdnn"):
+        page = (small_run / "results" / f"{tsv}.html").read_text()
+        rows = len(pd.read_csv(small_run / "results" / f"{tsv}.tsv", sep="\t"))
+        assert page.count("<tr") == min(rows, 2000) + 1 and "Download" in page, tsv
 
     folded = pd.read_csv(small_run / "results/fold/folded.tsv", sep="\t")
     assert list(folded["id"]) == list(molecules["id"])

@@ -29,6 +29,7 @@ from premirna.core.config_file import read_yaml, schema_problems
 from premirna.core.errors import InputError
 from premirna.core.splits import SPLITS
 from premirna.data.config_checks import cross_field_problems
+from premirna.data.mirbase import resolve_species
 from premirna.fold.chunks import count_chunks
 
 # The config: config/config.yaml unless --configfile replaces it. Snakemake's reader names no line
@@ -65,6 +66,12 @@ stop_on_config_problems(
             else "results/download/mirbase/hairpin.fa.gz"
         ),
     )
+)
+# Species given by organism name (Mus musculus) become miRBase prefixes (mmu) for every stage. The
+# bundled release's names serve for a downloaded one too: miRBase does not rename organisms.
+config["download"]["species"] = resolve_species(
+    config["download"]["species"],
+    workflow_file("resources", "mirbase_v22", "hairpin.fa.gz"),
 )
 
 

@@ -41,6 +41,8 @@ checkpoint make_molecules:
         hairpin=rules.download_mirbase.output.hairpin,
         mirna_dat=rules.download_mirbase.output.mirna_dat,
         coding=workflow_file(config["download"]["coding"]),
+        # The user's own sequence sets (download.user_sets; paths relative to the working folder).
+        user_sets=[entry["path"] for entry in config["download"]["user_sets"]],
     output:
         molecules="results/download/molecules.tsv",
         mature="results/download/mature.tsv",
@@ -55,6 +57,7 @@ checkpoint make_molecules:
         shuffle_ratio=config["download"]["shuffle_ratio"],
         split=config["download"]["split"],
         max_per_class=config["download"]["max_per_class"],
+        user_sets=config["download"]["user_sets"],
         release=config["download"]["release"],
         seed=stage_seed("download"),
         # Shuffled negatives must fold into one hairpin under the fold stage's energy model.
@@ -74,8 +77,9 @@ rule download_summary:
         molecules=rules.make_molecules.output.molecules,
         manifest=rules.download_mirbase.output.manifest,
     output:
-        summary=report(
-            "results/download/summary.tsv",
+        summary="results/download/summary.tsv",
+        summary_page=report(
+            "results/download/summary.html",
             caption="../report/download_summary.rst",
             category="1. download",
         ),
