@@ -111,7 +111,7 @@ def plot_calibration(
         stacked=True,
     )
     bottom.set(xlabel="predicted probability of pre-miRNA", ylabel="images")
-    bottom.legend(fontsize=8)
+    bottom.legend(fontsize=9)
     fig.tight_layout()
     save_figure(fig, path)
 
@@ -120,10 +120,10 @@ def plot_species(table: pd.DataFrame, path: str | Path) -> None:
     """Recall of pre-miRNAs per species (bars), with the number of positives on each bar."""
     plt = pyplot()
     part = table[table["n_positive"] > 0]
-    fig, ax = plt.subplots(figsize=(max(4.0, 0.35 * len(part) + 2), 3.5))
+    fig, ax = plt.subplots(figsize=(min(9.0, max(4.0, 0.35 * len(part) + 2)), 3.5))
     ax.bar(part["species"], part["recall"])
     for x, (recall, n) in enumerate(zip(part["recall"], part["n_positive"], strict=True)):
-        ax.text(x, recall, str(n), ha="center", va="bottom", fontsize=7)
+        ax.text(x, recall, str(n), ha="center", va="bottom", fontsize=9)
     ax.set(ylim=(0, 1.08), ylabel="recall of pre-miRNAs", title="Recall per species (n positives)")
     ax.tick_params(axis="x", rotation=90)
     fig.tight_layout()

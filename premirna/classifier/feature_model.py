@@ -46,6 +46,7 @@ from premirna.classifier.trees import BoostedTrees
 from premirna.core.atomic import save_npz
 from premirna.core.errors import InputError
 from premirna.core.files import load_npz, open_input
+from premirna.core.logs import Progress
 from premirna.core.seeds import molecule_stream
 from premirna.core.settings import Settings
 from premirna.core.tables import read_table
@@ -125,12 +126,18 @@ def molecule_features(
         )
         for i in range(0, n, step)
     ]
+    progress = Progress(n, f"features ({settings.shuffles} shuffles per molecule)", log)
+    parts = []
     try:
         if processes > 1 and len(jobs) > 1:
             with ProcessPoolExecutor(processes) as pool:
-                parts = list(pool.map(_thermodynamic_rows, jobs))
+                for part in pool.map(_thermodynamic_rows, jobs):  # in order, as each ends
+                    parts.append(part)
+                    progress.update(len(part))
         else:
-            parts = [_thermodynamic_rows(job) for job in jobs]
+            for job in jobs:
+                parts.append(_thermodynamic_rows(job))
+                progress.update(len(parts[-1]))
     except ValueError as error:
         raise ValueError(_name_record(str(error), names)) from None
     thermo = [row for part in parts for row in part]

@@ -127,8 +127,8 @@ def plot_history(history: pd.DataFrame, path: str | Path, monitor: str = "val_lo
                 axis.axvline(part["epoch"].iloc[best], color="grey", ls=":", label="best epoch")
         left.set(xlabel="epoch", ylabel="loss", title=f"{phase}: loss")
         right.set(xlabel="epoch", ylabel="score", title=f"{phase}: validation")
-        left.legend(fontsize=8)
-        right.legend(fontsize=8)
+        left.legend(fontsize=9)
+        right.legend(fontsize=9)
     fig.tight_layout()
     save_figure(fig, path)
 

@@ -131,3 +131,21 @@ class Factors:
     def encodable(self) -> np.ndarray:
         """True where column 0 holds a nucleotide (a hairpin loop was found)."""
         return _IS_LETTER[self.top_nt[..., 0]] | _IS_LETTER[self.bottom_nt[..., 0]]
+
+
+#: What each colour of the image stands for (the colour key of every figure that shows one).
+COLOUR_KEY = {"A": PALETTE[NT_A], "C": PALETTE[NT_C], "G": PALETTE[NT_G], "U": PALETTE[NT_U],
+              "other letter or gap": PALETTE[GAP]}
+
+
+def image_key(fig, anchor: tuple[float, float] = (1.0, 1.0), fontsize: float = 9) -> None:
+    """Add the colour key of the hairpin image to a matplotlib figure, its upper left corner at
+    `anchor` (figure coordinates): a patch per nucleotide colour, and where the arms are drawn."""
+    from matplotlib.patches import Patch
+
+    handles = [Patch(facecolor=tuple(rgb / 255), edgecolor="0.3", label=name)
+               for name, rgb in COLOUR_KEY.items()]
+    fig.legend(handles=handles, loc="upper left", bbox_to_anchor=anchor, fontsize=fontsize,
+               title=("hairpin image\nrows 0-12: 5' arm\nrows 13-24: 3' arm\nlonger bar: weaker\n"
+                      "pair or unpaired"),
+               title_fontsize=fontsize, frameon=False)

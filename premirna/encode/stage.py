@@ -151,14 +151,14 @@ def plot_examples(
     """A column of images, each drawn large with nearest-neighbour pixels and its title."""
     plt = pyplot()
     n = max(len(images), 1)
-    fig, axes = plt.subplots(n, 1, figsize=(10, 2.9 * n), squeeze=False)
+    fig, axes = plt.subplots(n, 1, figsize=(9.0, 2.9 * n), squeeze=False)
     for ax, image, title in zip(axes[:, 0], images, titles, strict=False):
         ax.imshow(image, interpolation="nearest", aspect="equal")
         ax.set_title(title, fontsize=10, loc="left")
         ax.set_xticks([0, 20, 40, 60, 80, 99])
         ax.set_yticks([0, 12, 13, 24])
-        ax.set_xlabel("column (0 = terminal loop)", fontsize=8)
-        ax.tick_params(labelsize=7)
+        ax.set_xlabel("column (0 = terminal loop)", fontsize=9)
+        ax.tick_params(labelsize=9)
     for ax in axes[len(images):, 0]:
         ax.axis("off")
     fig.tight_layout()

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from premirna.core.atomic import write_tsv
-from premirna.core.figures import pyplot, save_figure
+from premirna.core.figures import panel_grid, save_figure
 from premirna.core.splits import SPLITS
 from premirna.core.tables import CLASS_WORDS, read_table
 
@@ -53,9 +53,8 @@ def plot_fold_distributions(
     folded_tsv: str | os.PathLike[str], path: str | os.PathLike[str]
 ) -> None:
     """Histograms of the fold attributes, pre-miRNAs against negatives (all splits)."""
-    plt = pyplot()
     folded = read_table(folded_tsv, ("label", *(c for c, _ in FOLD_ATTRIBUTES)), nonempty=True)
-    fig, axes = plt.subplots(1, len(FOLD_ATTRIBUTES), figsize=(3.2 * len(FOLD_ATTRIBUTES), 2.8))
+    fig, axes = panel_grid(len(FOLD_ATTRIBUTES), 3.0, 2.8)
     for ax, (column, title) in zip(axes, FOLD_ATTRIBUTES, strict=True):
         values = folded[column].to_numpy(float)
         finite = values[np.isfinite(values)]
@@ -66,9 +65,10 @@ def plot_fold_distributions(
             name = f"{CLASS_WORDS[label]} ({part.size})"
             ax.hist(part, bins=bins, alpha=0.55, color=colour, label=name)
         ax.set_title(title, fontsize=9)
-        ax.tick_params(labelsize=7)
-    axes[0].set_ylabel("molecules")
-    axes[0].legend(fontsize=7)
+        ax.tick_params(labelsize=9)
+    for ax in axes[::3]:
+        ax.set_ylabel("molecules")
+    axes[0].legend(fontsize=9)
     fig.tight_layout()
     save_figure(fig, path)
 

@@ -20,7 +20,7 @@ from premirna.generator.tokens import token_lengths
 def plot_history(history: pd.DataFrame, path: str | Path) -> None:
     """Reconstruction, KL and validation loss per epoch, with the KL weight."""
     plt = pyplot()
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
+    fig, axes = plt.subplots(1, 3, figsize=(9.0, 3.2))
     axes[0].plot(history["epoch"], history["recon"], label="train")
     axes[0].plot(history["epoch"], history["val_recon"], label="validation")
     axes[0].set_title("reconstruction (nats / molecule)", fontsize=9)
@@ -34,7 +34,7 @@ def plot_history(history: pd.DataFrame, path: str | Path) -> None:
     twin.set_ylabel("beta", color="grey")
     for ax in axes:
         ax.set_xlabel("epoch")
-    axes[0].legend(fontsize=8)
+    axes[0].legend(fontsize=9)
     fig.tight_layout()
     save_figure(fig, path)
 
@@ -53,7 +53,7 @@ def plot_reconstructions(
     decoded = [decode_latents(model, mu, conditions, seed=offset(seed, "reconstruction", k))
                for k in range(samples)]
     fig, axes = plt.subplots(len(chosen), 1 + samples, squeeze=False,
-                             figsize=(4.2 * (1 + samples), 1.15 * len(chosen) + 0.4))
+                             figsize=(3.0 * (1 + samples), 1.15 * len(chosen) + 0.4))
     for row, index in enumerate(chosen):
         length = int(data.attributes.at[index, "length"]) if "length" in data.attributes else 0
         panels = [(data.images[index], f"{data.ids[index]} (input, {length} nt)")]
@@ -65,7 +65,7 @@ def plot_reconstructions(
                            f"{same:.0%} of the input's columns equal"))
         for col, (image, title) in enumerate(panels):
             axes[row, col].imshow(image, interpolation="nearest", aspect="auto")
-            axes[row, col].set_title(title, fontsize=7)
+            axes[row, col].set_title(title, fontsize=9)
             axes[row, col].axis("off")
     fig.tight_layout()
     save_figure(fig, path)
@@ -80,7 +80,7 @@ def plot_traversals(
     dims = sorted(frame["dimension"].unique())[:max_dimensions]
     values = sorted(frame["value"].unique())
     fig, axes = plt.subplots(len(dims), len(values), squeeze=False,
-                             figsize=(1.9 * len(values), 0.62 * len(dims) + 0.6))
+                             figsize=(min(9.0, 1.4 * len(values)), 0.5 * len(dims) + 0.8))
     for r, d in enumerate(dims):
         for c, v in enumerate(values):
             index = np.flatnonzero(first & (frame["dimension"].to_numpy() == d)
@@ -90,9 +90,9 @@ def plot_traversals(
             ax.set_xticks([])
             ax.set_yticks([])
             if c == 0:
-                ax.set_ylabel(f"z{d}", rotation=0, ha="right", va="center", fontsize=8)
+                ax.set_ylabel(f"z{d}", rotation=0, ha="right", va="center", fontsize=9)
             if r == 0:
-                ax.set_title(f"{v:+.1f} SD", fontsize=8)
+                ax.set_title(f"{v:+.1f} SD", fontsize=9)
     fig.suptitle("Latent traversals (pre-miRNA class; other dimensions 0)", fontsize=9)
     fig.tight_layout()
     save_figure(fig, path)

@@ -8,10 +8,51 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from premirna.core.figures import pyplot, save_figure
+from premirna.core.figures import panel_grid, pyplot, save_figure
+from premirna.encode.image import image_key
 from premirna.interpret.attribution import METHOD_LABELS, method_label
-from premirna.interpret.regions import CUT_SITES, REGION_LABELS, REGIONS
+from premirna.interpret.regions import (
+    CUT_SITES,
+    REGION_LABELS,
+    REGIONS,
+    ColumnMap,
+    MatureSites,
+)
 from premirna.interpret.tables import OUTCOMES, Molecules, normalised
+
+SITE_COLOURS = {"5p": "tab:purple", "3p": "tab:green"}
+
+
+def mark_sites(axis, columns: ColumnMap, sites: MatureSites | None) -> None:
+    """Draw a molecule's mature arms and cut sites on a 25 x 100 map: each arm as a bar along
+    the edge of its half (5p on top, 3p below), the Drosha cuts (outer ends of the duplex) as
+    solid and the Dicer cuts (loop-side ends) as dashed lines through that half."""
+    if sites is None:
+        return
+    for arm, span, positions, edge, rows in (
+        ("5p", sites.five_p, columns.top, 0.0, (-0.5, 12.5)),
+        ("3p", sites.three_p, columns.bottom, 24.0, (12.5, 24.5)),
+    ):
+        if span is None:
+            continue
+        drawn = np.flatnonzero((positions >= span[0]) & (positions <= span[1]))
+        if not len(drawn):
+            continue
+        axis.plot([drawn.min() - 0.5, drawn.max() + 0.5], [edge, edge], color=SITE_COLOURS[arm],
+                  lw=3, solid_capstyle="butt")
+        # Columns run from the loop (0) outwards: the arm's outer end is its Drosha cut.
+        axis.vlines(drawn.max() + 0.5, *rows, colors="black", lw=1.2)
+        axis.vlines(drawn.min() - 0.5, *rows, colors="black", lw=1.2, linestyles="dashed")
+
+
+def _site_legend(fig) -> None:
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color=SITE_COLOURS["5p"], lw=3, label="mature 5p"),
+               Line2D([], [], color=SITE_COLOURS["3p"], lw=3, label="mature 3p"),
+               Line2D([], [], color="black", lw=1.2, label="Drosha cut"),
+               Line2D([], [], color="black", lw=1.2, ls="dashed", label="Dicer cut")]
+    fig.legend(handles=handles, loc="lower center", ncol=4, fontsize=9, frameon=False)
 
 
 def plot_examples(
@@ -21,39 +62,53 @@ def plot_examples(
     path: str | Path,
     failing: Collection[str] = (),
 ) -> None:
-    """One row per example molecule: the hairpin image, then each method's map over it."""
+    """One column per example molecule: its hairpin image (with the colour key), then each
+    method's map over it, mature arms and cut sites marked, one colour bar for all maps."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import LinearSegmentedColormap, Normalize
+
     plt = pyplot()
     methods = list(maps)
-    n_rows = max(len(chosen), 1)
-    fig, axes = plt.subplots(n_rows, len(methods) + 1, figsize=(2.6 * (len(methods) + 1),
-                                                                 1.15 * n_rows + 0.6),
-                             squeeze=False)
-    for r, k in enumerate(chosen):
+    n_cols = max(len(chosen), 1)
+    height = 0.95 * (len(methods) + 1) + 1.6
+    fig, axes = plt.subplots(len(methods) + 1, n_cols, squeeze=False,
+                             figsize=(min(9.0, 2.3 * n_cols + 1.2), height))
+    reds = plt.get_cmap("Reds")
+    for c, k in enumerate(chosen):
         image = molecules.images[k]
-        axes[r, 0].imshow(image, aspect="auto", interpolation="nearest")
-        axes[r, 0].set_ylabel(f"{molecules.outcome[k]}\np={molecules.probability[k]:.2f}",
-                              fontsize=7)
-        axes[r, 0].set_title(str(molecules.ids[k])[:28], fontsize=7)
+        axes[0, c].imshow(image, aspect="auto", interpolation="nearest")
+        axes[0, c].set_title(f"{str(molecules.ids[k])[:22]}\n{molecules.outcome[k]}, "
+                             f"p = {molecules.probability[k]:.2f}", fontsize=9)
         # The drawing in light grey, the map in red on top with opacity rising with the value:
         # unimportant pixels stay see-through, so the map reads against the hairpin's shape.
         grey = 0.6 + 0.4 * image.mean(axis=2) / 255.0
-        for c, method in enumerate(methods, start=1):
+        for r, method in enumerate(methods, start=1):
             axes[r, c].imshow(grey, cmap="gray", aspect="auto", interpolation="nearest",
                               vmin=0, vmax=1)
             m = maps[method][k]
             top = float(np.quantile(m, 0.995)) or 1.0
             level = np.clip(m / top, 0, 1)
-            overlay = plt.get_cmap("Reds")(0.35 + 0.65 * level)
+            overlay = reds(0.35 + 0.65 * level)
             overlay[..., 3] = level**0.8
             axes[r, c].imshow(overlay, aspect="auto", interpolation="nearest")
-            if r == 0:
-                axes[r, c].set_title(method_label(method, failing), fontsize=8)
+            mark_sites(axes[r, c], molecules.columns[k], molecules.sites[k])
+            if c == 0:
+                axes[r, c].set_ylabel(method_label(method, failing).replace(" (", "\n("),
+                                      fontsize=9, rotation=0, ha="right", va="center")
     for axis in axes.ravel():
-        axis.set_xticks([0, 25, 50, 75, 99])
+        axis.set_xticks([0, 50, 99])
         axis.set_yticks([])
-        axis.tick_params(labelsize=6)
-    fig.suptitle("Attributions of example molecules (column 0 = terminal loop)", fontsize=9)
-    fig.tight_layout()
+        axis.tick_params(labelsize=9)
+    axes[0, 0].set_ylabel("hairpin\nimage", fontsize=9, rotation=0, ha="right", va="center")
+    fig.suptitle("Attributions of example molecules (column 0 = terminal loop)", fontsize=10)
+    fig.tight_layout(rect=(0, 0.07, 0.88, 1))
+    shown = LinearSegmentedColormap.from_list("shown", reds(np.linspace(0.35, 1.0, 64)))
+    bar = fig.colorbar(ScalarMappable(Normalize(0, 1), shown), ax=list(axes[1:, -1]),
+                       fraction=0.04, pad=0.02)
+    bar.set_label("attribution / its 99.5th percentile", fontsize=9)
+    bar.ax.tick_params(labelsize=9)
+    image_key(fig, (0.89, 0.80))
+    _site_legend(fig)
     save_figure(fig, path)
 
 
@@ -70,31 +125,40 @@ def plot_class_averages(
     averages: dict[str, dict[str, np.ndarray]] = {}
     present = [o for o in OUTCOMES if (molecules.outcome == o).any()]
     n_rows = len(maps) + (1 if references else 0)
-    fig, axes = plt.subplots(n_rows, max(len(present), len(references), 1),
-                             figsize=(3.2 * max(len(present), 1), 1.0 * n_rows + 0.8),
-                             squeeze=False)
+    n_cols = max(len(present), len(references), 1)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(min(9.0, 2.2 * n_cols + 2.0),
+                                                      1.1 * n_rows + 0.8), squeeze=False,
+                             layout="constrained")
     for r, (method, method_maps) in enumerate(maps.items()):
         shares = normalised(method_maps)
         averages[method] = {}
+        for o in present:
+            averages[method][o] = shares[molecules.outcome == o].mean(axis=0)
+        top = max((float(np.nanmax(a)) for a in averages[method].values()), default=1.0) or 1.0
         for c, o in enumerate(present):
-            mask = molecules.outcome == o
-            avg = shares[mask].mean(axis=0)
-            averages[method][o] = avg
-            axes[r, c].imshow(avg, cmap="inferno", aspect="auto", interpolation="nearest")
-            axes[r, c].set_title(f"{method_label(method, failing)}: {o} (n={mask.sum()})",
-                                 fontsize=7)
+            shown = axes[r, c].imshow(averages[method][o], cmap="inferno", vmin=0, vmax=top,
+                                      aspect="auto", interpolation="nearest")
+            if r == 0:
+                axes[r, c].set_title(f"{o} (n={(molecules.outcome == o).sum()})", fontsize=9)
+        axes[r, 0].set_ylabel(method_label(method, failing).replace(" (", "\n("), fontsize=9,
+                              rotation=0, ha="right", va="center")
+        bar = fig.colorbar(shown, ax=list(axes[r, :]), fraction=0.03, pad=0.01)
+        bar.ax.tick_params(labelsize=9)
     if references:
         for c, (name, ref) in enumerate(references.items()):
-            axes[-1, c].imshow(ref, cmap="inferno", aspect="auto", interpolation="nearest")
-            axes[-1, c].set_title(f"Cordero et al. 2019: {name}", fontsize=7)
+            shown = axes[-1, c].imshow(ref, cmap="inferno", aspect="auto",
+                                       interpolation="nearest")
+            axes[-1, c].set_title(f"Cordero et al. 2019: {name}", fontsize=9)
+        fig.colorbar(shown, ax=list(axes[-1, :]), fraction=0.03, pad=0.01).ax.tick_params(
+            labelsize=9)
     for axis in axes.ravel():
         axis.set_xticks([0, 10, 40, 99])
         axis.set_yticks([0, 12, 24])
-        axis.tick_params(labelsize=6)
+        axis.tick_params(labelsize=9)
         if not axis.images:
             axis.axis("off")
-    fig.suptitle("Class-average attribution maps (share of each molecule's total)", fontsize=9)
-    fig.tight_layout()
+    fig.suptitle("Class-average attribution maps (share of each molecule's total; one scale per "
+                 "row)", fontsize=9)
     save_figure(fig, path)
     return averages
 
@@ -102,12 +166,10 @@ def plot_class_averages(
 def plot_regions(summary: pd.DataFrame, path: str | Path, failing: Collection[str] = ()) -> None:
     """Enrichment (attribution share / pixel share) per region and cut-site window, per class,
     one panel per method."""
-    plt = pyplot()
     methods = list(dict.fromkeys(summary["method"]))
     names = [*REGIONS, *CUT_SITES]
-    fig, axes = plt.subplots(1, len(methods), figsize=(3.0 * len(methods), 4.2), squeeze=False,
-                             sharey=True)
-    for axis, method in zip(axes[0], methods, strict=True):
+    fig, axes = panel_grid(len(methods), 3.0, 4.4, sharey=True)
+    for axis, method in zip(axes, methods, strict=True):
         part = summary[summary["method"] == method]
         for offset, (group, colour) in enumerate(
             (("pre-miRNA", "tab:red"), ("not pre-miRNA", "tab:blue"))
@@ -120,12 +182,12 @@ def plot_regions(summary: pd.DataFrame, path: str | Path, failing: Collection[st
         axis.axvline(1.0, color="grey", ls=":")
         axis.set_yticks(np.arange(len(names)))
         axis.set_yticklabels([REGION_LABELS.get(n, n.replace("_", " ") + " cut ±w")
-                              for n in names], fontsize=7)
+                              for n in names], fontsize=9)
         axis.invert_yaxis()
-        axis.set_title(method_label(method, failing), fontsize=8)
-        axis.set_xlabel("enrichment (1 = as many\nattributions as pixels)", fontsize=7)
-        axis.tick_params(labelsize=7)
-    axes[0, 0].legend(fontsize=7)
+        axis.set_title(method_label(method, failing), fontsize=9)
+        axis.set_xlabel("enrichment (1 = as many\nattributions as pixels)", fontsize=9)
+        axis.tick_params(labelsize=9)
+    axes[0].legend(fontsize=9)
     fig.tight_layout()
     save_figure(fig, path)
 
@@ -148,10 +210,10 @@ def plot_profile(profile: pd.DataFrame, spans: Mapping[str, tuple[int, int]] | N
         if spans:
             axis.axvspan(spans["5p"][0], spans["5p"][1], color="orange", alpha=0.15,
                          label="typical mature 5p")
-        axis.set_ylabel(method_label(method, failing).replace(" (", "\n("), fontsize=7)
-        axis.tick_params(labelsize=7)
-    axes[0, 0].legend(fontsize=6, ncol=3)
-    axes[-1, 0].set_xlabel("image column = aligned distance from the terminal loop", fontsize=8)
+        axis.set_ylabel(method_label(method, failing).replace(" (", "\n("), fontsize=9)
+        axis.tick_params(labelsize=9)
+    axes[0, 0].legend(fontsize=9, ncol=3)
+    axes[-1, 0].set_xlabel("image column = aligned distance from the terminal loop", fontsize=9)
     fig.tight_layout()
     save_figure(fig, path)
 
@@ -177,14 +239,14 @@ def plot_sanity(sanity: pd.DataFrame, per_molecule: pd.DataFrame, path: str | Pa
     verdicts = sanity.set_index("method")["verdict"]
     axis.set_yticks(positions)
     axis.set_yticklabels([f"{METHOD_LABELS.get(n, n)}\n{verdicts[n].split(' (')[0]}"
-                          for n in names], fontsize=7)
+                          for n in names], fontsize=9)
     axis.invert_yaxis()
     threshold = float(sanity["threshold"].iloc[0]) if len(sanity) else 0.5
     axis.axvline(threshold, color="red", ls="--", label=f"flagged at median ≥ {threshold}")
     axis.set_xlabel("Spearman rank correlation, trained vs randomised model (per molecule)",
-                    fontsize=8)
+                    fontsize=9)
     axis.set_xlim(-0.5, 1.02)
-    axis.legend(fontsize=7, loc="lower left")
+    axis.legend(fontsize=9, loc="lower left")
     axis.set_title("Model-randomisation sanity check (Adebayo et al. 2018)", fontsize=9)
     fig.tight_layout()
     save_figure(fig, path)
@@ -199,9 +261,9 @@ def plot_agreement(agreement: pd.DataFrame, path: str | Path,
     image = axis.imshow(agreement.to_numpy(), vmin=-1, vmax=1, cmap="RdBu_r")
     for i in range(len(labels)):
         for j in range(len(labels)):
-            axis.text(j, i, f"{agreement.iat[i, j]:.2f}", ha="center", va="center", fontsize=7)
-    axis.set_xticks(range(len(labels)), labels, rotation=40, ha="right", fontsize=7)
-    axis.set_yticks(range(len(labels)), labels, fontsize=7)
+            axis.text(j, i, f"{agreement.iat[i, j]:.2f}", ha="center", va="center", fontsize=9)
+    axis.set_xticks(range(len(labels)), labels, rotation=40, ha="right", fontsize=9)
+    axis.set_yticks(range(len(labels)), labels, fontsize=9)
     fig.colorbar(image, ax=axis, shrink=0.8, label="median Spearman")
     axis.set_title("Rank agreement between methods", fontsize=9)
     fig.tight_layout()
@@ -219,7 +281,7 @@ def plot_statistics(table: pd.DataFrame, path: str | Path, failing: Collection[s
     panels = (("excess_pre", "q_shift_pre", "pre-miRNAs: share minus shifted share"),
               ("excess_neg", "q_shift_neg", "negatives: share minus shifted share"),
               ("contrast_class", "q_class", "pre-miRNAs minus negatives (same columns)"))
-    fig, axes = plt.subplots(1, 3, figsize=(13, 0.42 * len(areas) + 2.2), sharey=True)
+    fig, axes = plt.subplots(1, 3, figsize=(9.0, 0.42 * len(areas) + 2.6), sharey=True)
     colours = plt.get_cmap("tab10")
     spread = np.linspace(-0.3, 0.3, max(len(methods), 1))
     for axis, (column, q_column, title) in zip(axes, panels, strict=True):

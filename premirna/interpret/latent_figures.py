@@ -21,22 +21,22 @@ def plot_links(links: pd.DataFrame, variances: np.ndarray, path: str | Path) -> 
     order = [a for a in ATTRIBUTES if a in rho.columns]
     rho, mi = rho[order], mi[order]
     labels = [ATTRIBUTES[a] for a in order]
-    fig, axes = plt.subplots(1, 2, figsize=(12, 0.35 * len(rho) + 2.8))
+    fig, axes = plt.subplots(2, 1, figsize=(9.0, 2 * (0.33 * len(rho) + 2.4)))
     for axis, table, title, cmap, limits in (
         (axes[0], rho, "Spearman ρ", "RdBu_r", (-1, 1)),
         (axes[1], mi, "mutual information (nats)", "viridis", (0, None)),
     ):
         image = axis.imshow(table.to_numpy(dtype=float), cmap=cmap, vmin=limits[0],
                             vmax=limits[1], aspect="auto")
-        axis.set_xticks(range(len(labels)), labels, rotation=40, ha="right", fontsize=7)
+        axis.set_xticks(range(len(labels)), labels, rotation=40, ha="right", fontsize=9)
         axis.set_yticks(range(len(table)), [
             f"z{d}" + (" (collapsed)" if variances[d] < ACTIVE_VARIANCE else "")
-            for d in table.index], fontsize=7)
+            for d in table.index], fontsize=9)
         for i in range(table.shape[0]):
             for j in range(table.shape[1]):
                 value = table.iat[i, j]
                 if not pd.isna(value):
-                    axis.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=6)
+                    axis.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=9)
         axis.set_title(title, fontsize=9)
         fig.colorbar(image, ax=axis, shrink=0.8)
     fig.suptitle("Latent dimensions of the CVAE against hairpin attributes", fontsize=10)
@@ -50,11 +50,11 @@ def plot_probe(probe: pd.DataFrame, path: str | Path) -> None:
     fig, axis = plt.subplots(figsize=(6, 0.4 * len(probe) + 1.2))
     labels = [ATTRIBUTES[a] for a in probe["attribute"]]
     axis.barh(range(len(probe)), probe["r2_mean"], xerr=probe["r2_sd"], color="tab:green")
-    axis.set_yticks(range(len(probe)), labels, fontsize=8)
+    axis.set_yticks(range(len(probe)), labels, fontsize=9)
     axis.invert_yaxis()
     axis.axvline(0, color="grey", lw=0.8)
     axis.set_xlabel("cross-validated R² (ridge regression from the whole latent vector)",
-                    fontsize=8)
+                    fontsize=9)
     axis.set_xlim(min(-0.1, float(np.nanmin(probe["r2_mean"])) - 0.05)
                   if probe["r2_mean"].notna().any() else -0.1, 1)
     fig.tight_layout()
@@ -78,7 +78,7 @@ def plot_traversals(
     shown = [a for a in attributes if a in traversals.columns]
     n_cols = min(3, max(len(shown), 1))
     n_rows = max(1, math.ceil(len(shown) / n_cols))
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(4.2 * n_cols, 3.0 * n_rows),
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(3.0 * n_cols, 3.0 * n_rows),
                              squeeze=False)
     dims = sorted(traversals["dimension"].unique())
     colours = plt.get_cmap("tab20")(np.linspace(0, 1, max(len(dims), 2)))
@@ -87,12 +87,12 @@ def plot_traversals(
             part = traversals[traversals["dimension"] == dim]
             mean = part.groupby(step)[name].mean()
             axis.plot(mean.index, mean.to_numpy(), color=colour, lw=1, label=f"z{dim}")
-        axis.set_title(ATTRIBUTES.get(name, name), fontsize=8)
-        axis.set_xlabel("position along the dimension (SD)", fontsize=7)
-        axis.tick_params(labelsize=7)
+        axis.set_title(ATTRIBUTES.get(name, name), fontsize=9)
+        axis.set_xlabel("position along the dimension (SD)", fontsize=9)
+        axis.tick_params(labelsize=9)
     for axis in axes.ravel()[len(shown):]:
         axis.axis("off")
-    axes[0, 0].legend(fontsize=6, ncol=2)
+    axes[0, 0].legend(fontsize=9, ncol=2)
     fig.suptitle("Latent traversals: attributes of the decoded and refolded molecules",
                  fontsize=10)
     fig.tight_layout()
@@ -109,8 +109,7 @@ def plot_disentanglement(scores: pd.DataFrame, path: str | Path) -> None:
     columns = [c for c in scores.columns if c.startswith("importance_")]
     labels = [ATTRIBUTES.get(a, a) + (f" [z{int(t)}]" if t >= 0 else "")
               for a, t in zip(rows["attribute"], rows["tied_dimension"], strict=True)]
-    fig, axes = plt.subplots(1, 2, figsize=(15, 0.5 * len(rows) + 2.6),
-                             gridspec_kw={"width_ratios": [1, 1.3]})
+    fig, axes = plt.subplots(2, 1, figsize=(9.0, 2 * (0.5 * len(rows) + 2.0)))
     y = np.arange(len(rows))
     axis = axes[0]
     mig = rows["mig"].to_numpy(dtype=float)

@@ -323,7 +323,7 @@ def plot_determinants(table: pd.DataFrame, path: str | Path) -> None:
     plt = pyplot()
     scorers = list(dict.fromkeys(table["scorer"]))
     names = [d.name for d in DETERMINANTS]
-    fig, axes = plt.subplots(1, len(scorers), figsize=(5.4 * len(scorers), 5.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(scorers), figsize=(4.5 * len(scorers), 5.2), squeeze=False)
     for axis, scorer in zip(axes[0], scorers, strict=True):
         part = table[table["scorer"] == scorer].set_index("determinant").reindex(names)
         y = np.arange(len(names))[::-1]

@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from premirna.core.figures import pyplot, save_figure
+from premirna.core.figures import panel_grid, pyplot, save_figure
+from premirna.encode.image import image_key
 from premirna.encode.images import read_images
-from premirna.encode.stage import plot_examples as draw
+from premirna.rna.drawing import draw_structure
 from premirna.validate.metrics import BASELINES, REALISM_ATTRIBUTES, TARGETS
 
 
@@ -18,8 +19,7 @@ def plot_realism(
     scored: pd.DataFrame, reference: pd.DataFrame, path: str | Path, summary: pd.DataFrame
 ) -> None:
     """Empirical CDFs of the realism attributes: generated and baselines against real held-out."""
-    plt = pyplot()
-    fig, axes = plt.subplots(1, len(REALISM_ATTRIBUTES), figsize=(4 * len(REALISM_ATTRIBUTES), 3.4))
+    fig, axes = panel_grid(len(REALISM_ATTRIBUTES), 3.0, 3.1)
     colours = {"generated": "C3", "real": "C0", "shuffled": "C1", "random": "C7"}
     ks = summary.set_index("group")
     for ax, attribute in zip(axes, REALISM_ATTRIBUTES, strict=True):
@@ -37,30 +37,52 @@ def plot_realism(
                     color=colour, label=f"{name} (KS {stat:.2f})")
         ax.set_xlabel(attribute.replace("_", " "))
         ax.set_ylabel("cumulative share")
-        ax.legend(fontsize=7, loc="lower right")
+        ax.legend(fontsize=9, loc="lower right")
     fig.tight_layout()
     save_figure(fig, path)
+
+
+def _wrapped(text: str, width: int = 64) -> str:
+    return "\n".join(text[i : i + width] for i in range(0, len(text), width)) or "-"
 
 
 def plot_examples(
     scored: pd.DataFrame, generated_npz: str | Path, path: str | Path, n: int = 6
 ) -> None:
-    """Images of `n` generated molecules (the first of each of the first `n` conditions), each
-    titled with what validation found: does it fold as drawn, the CNN's probability, the
-    distance to the nearest training sequence."""
+    """`n` generated molecules (the first of each of the first `n` conditions), one row each: the
+    hairpin image as generated (with the colour key), its sequence and re-folded dot-bracket, and
+    ViennaRNA's 2-D drawing of the re-folded structure; titled with what validation found (does
+    it fold as drawn, the CNN's probability, the distance to the nearest training sequence)."""
+    plt = pyplot()
     generated = scored[scored["set"] == "generated"]
     chosen = generated.groupby("condition", sort=False).head(1).head(n)
     found = read_images(generated_npz, encodable_only=False)
     where = {name: i for i, name in enumerate(found.ids.tolist())}
-    images = found.images[[where[name] for name in chosen["id"]]]
-    titles = []
-    for row in chosen.itertuples(index=False):
+    rows = max(len(chosen), 1)
+    fig, axes = plt.subplots(rows, 2, squeeze=False, figsize=(7.6, 3.1 * rows),
+                             gridspec_kw={"width_ratios": [2.3, 1]})
+    for (image_axis, drawing_axis), row in zip(axes, chosen.itertuples(index=False),
+                                               strict=False):
+        image_axis.imshow(found.images[where[row.id]], interpolation="nearest", aspect="auto")
         folds = "folds as drawn" if row.agrees else "re-folds differently"
         judged = (f", CNN p = {row.cnn_probability:.2f}"
                   if "cnn_probability" in chosen and not pd.isna(row.cnn_probability) else "")
-        titles.append(f"{row.id} ({row.condition}): {len(row.sequence)} nt, {folds}{judged}, "
-                      f"nearest training sequence {row.nearest_train_distance:.2f} away")
-    draw(images, titles, path)
+        image_axis.set_title(f"{row.id} ({row.condition})\n{len(row.sequence)} nt, {folds}"
+                             f"{judged}, nearest training sequence "
+                             f"{row.nearest_train_distance:.2f} away", fontsize=9, loc="left")
+        image_axis.set_xticks([0, 25, 50, 75, 99])
+        image_axis.set_yticks([0, 12, 24])
+        image_axis.tick_params(labelsize=9)
+        image_axis.set_xlabel(f"{_wrapped(row.sequence)}\n{_wrapped(row.refolded)}",
+                              fontsize=9, family="monospace", loc="left")
+        if row.sequence and len(row.refolded) == len(row.sequence):
+            draw_structure(drawing_axis, row.sequence, row.refolded, dot_size=10)
+            drawing_axis.set_title(f"re-folded (MFE {row.mfe:.1f} kcal/mol)", fontsize=9)
+        else:
+            drawing_axis.axis("off")
+    image_key(fig, (1.0, 0.98))
+    fig.tight_layout()
+    save_figure(fig, path)
 
 
 def plot_metrics(summary: pd.DataFrame, path: str | Path) -> None:
@@ -78,9 +100,9 @@ def plot_metrics(summary: pd.DataFrame, path: str | Path) -> None:
     for m, metric in enumerate(metrics):
         op, bound = TARGETS[metric]
         ax.hlines(bound, m - 0.1, m + 0.9, colors="k", linestyles="dashed", lw=1)
-    ax.set_xticks(x + 0.4 - width / 2, [m.replace("_", "\n") for m in metrics], fontsize=8)
+    ax.set_xticks(x + 0.4 - width / 2, [m.replace("_", "\n") for m in metrics], fontsize=9)
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("share")
-    ax.legend(fontsize=8, ncol=4, loc="lower left")
+    ax.legend(fontsize=9, ncol=4, loc="lower left")
     fig.tight_layout()
     save_figure(fig, path)

@@ -263,3 +263,19 @@ def test_command_line_classify_takes_the_trees(trained, tiny_cnn, tmp_path) -> N
     assert proc.returncode == 2
     assert f"premirna classify: error: {fasta}: not a feature-tree model" in proc.stderr
     assert not out.exists()
+
+
+def test_the_shuffles_report_their_progress(molecules, caplog) -> None:
+    """The slow part of train_cnn_features (folding the shuffles) logs done / total, rate and
+    time left, on one process and on two."""
+    from premirna.classifier.feature_model import FeatureSettings
+
+    reference = reference_kmers([MIR30A], 20)
+    for processes in (1, 2):
+        caplog.clear()
+        with caplog.at_level("INFO", logger="premirna.classifier.feature_model"):
+            molecule_features(molecules["sequence"][:12], molecules["structure"][:12], reference,
+                              FeatureSettings.from_dict({"shuffles": 2}), 1, processes)
+        lines = [m for m in (r.getMessage() for r in caplog.records) if "per molecule" in m]
+        assert lines and lines[-1].startswith("features (2 shuffles per molecule): 12/12 done")
+        assert "/s" in lines[-1] and "s left" in lines[-1]
