@@ -294,7 +294,7 @@ def summarise(
 
 
 def targets_table(summary: pd.DataFrame, generated_group: str = "generated") -> pd.DataFrame:
-    """Each target of the issue: required value, generated value, the baselines' values, met?"""
+    """Each generation target: required value, generated value, the baselines' values, met?"""
     by_group = summary.set_index("group")
     if "kind" in summary and "independent_judge" in summary:
         conditions = summary.loc[summary["kind"] == "condition", "independent_judge"]

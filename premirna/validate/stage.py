@@ -108,7 +108,7 @@ def validate(
     Real baseline: validation-split pre-miRNAs (never trained on), their shuffles and matched random
     sequences; realism reference: test-split pre-miRNAs; novelty against every training-split
     sequence. `outputs` names `molecules` (per-molecule TSV), `summary` (per condition, overall and
-    per baseline), `targets` (the issue's targets) and the figures `realism` and `metrics`
+    per baseline), `targets` (the generation targets) and the figures `realism` and `metrics`
     (and, if named, `examples`: generated images titled with their scores). `fold` is the
     energy model of the re-folds; `threads` are torch's threads and the folding processes.
     `judge_model` is the independent judge (`premirna.validate.judge`); with it every molecule
