@@ -59,3 +59,24 @@ def test_a_broken_table_is_named_and_leaves_no_page(tmp_path):
     with pytest.raises(InputError, match="bad.tsv"):
         table_page(tsv, tmp_path / "bad.html")
     assert not (tmp_path / "bad.html").exists()
+
+
+def test_a_large_table_keeps_its_page_small_enough_to_show(tmp_path, monkeypatch):
+    """Chromium shows no data URI above 2 MB in a frame: rows and the embedded TSV shrink."""
+    import gzip
+
+    monkeypatch.setattr(pages, "PAGE_BYTES", 60_000)
+    monkeypatch.setattr(pages, "PLAIN_BYTES", 5_000)
+    tsv = tmp_path / "mutants.tsv"
+    _table(tsv, 3000)
+    table_page(tsv, tmp_path / "mutants.html")
+    page = (tmp_path / "mutants.html").read_text()
+    assert len(page.encode()) <= 60_000
+    shown = page.count("<tr") - 1
+    assert 10 < shown < 3000 and f"3,000 rows, 3 columns; the first {shown:,} shown" in page
+    link = re.search(r"download='mutants.tsv.gz' href='data:application/gzip;base64,([^']+)'",
+                     page)
+    assert gzip.decompress(base64.b64decode(link.group(1))) == tsv.read_bytes()
+    monkeypatch.setattr(pages, "EMBED_BYTES", 100)
+    table_page(tsv, tmp_path / "mutants.html")
+    assert f"The whole table: {tsv}" in (tmp_path / "mutants.html").read_text()

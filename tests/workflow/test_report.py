@@ -412,7 +412,10 @@ def test_every_category_shows_its_tables_and_figures(real_report, browser_page, 
             n_rows = _rows_of(page, uri, category, sub).count()
             for k in range(n_rows):
                 _rows_of(page, uri, category, sub).nth(k).locator("a[iconname=eye]").click()
-                page.wait_for_timeout(700)
+                for _ in range(20):  # a large page takes a moment to decode
+                    page.wait_for_timeout(250)
+                    if any(w > 0 for w in _shown_images(page)) or _shown_tables(page):
+                        break
                 if any(w > 0 for w in _shown_images(page)):
                     seen.add("figure")
                     too_small += [f"{category} / {sub} #{k}: {s}" for s in _small_text(page)]
