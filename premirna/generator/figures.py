@@ -53,15 +53,15 @@ def plot_reconstructions(
     decoded = [decode_latents(model, mu, conditions, seed=offset(seed, "reconstruction", k))
                for k in range(samples)]
     fig, axes = plt.subplots(len(chosen), 1 + samples, squeeze=False,
-                             figsize=(3.0 * (1 + samples), 1.15 * len(chosen) + 0.4))
+                             figsize=(3.0 * (1 + samples), 1.45 * len(chosen) + 0.4))
     for row, index in enumerate(chosen):
         length = int(data.attributes.at[index, "length"]) if "length" in data.attributes else 0
-        panels = [(data.images[index], f"{data.ids[index]} (input, {length} nt)")]
+        panels = [(data.images[index], f"{data.ids[index]}\n(input, {length} nt)")]
         drawn = int(token_lengths(data.tokens[index])[0]) - 1  # the input's drawn columns
         for k, result in enumerate(decoded):
             same = (result.tokens[row, :drawn] == data.tokens[index, :drawn]).mean()
             panels.append((result.images[row],
-                           f"sample {k + 1}: {len(result.sequences[row])} nt, "
+                           f"sample {k + 1}: {len(result.sequences[row])} nt,\n"
                            f"{same:.0%} of the input's columns equal"))
         for col, (image, title) in enumerate(panels):
             axes[row, col].imshow(image, interpolation="nearest", aspect="auto")

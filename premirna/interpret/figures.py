@@ -278,9 +278,9 @@ def plot_statistics(table: pd.DataFrame, path: str | Path, failing: Collection[s
     plt = pyplot()
     areas = list(dict.fromkeys(table["area"]))
     methods = list(dict.fromkeys(table["method"]))
-    panels = (("excess_pre", "q_shift_pre", "pre-miRNAs: share minus shifted share"),
-              ("excess_neg", "q_shift_neg", "negatives: share minus shifted share"),
-              ("contrast_class", "q_class", "pre-miRNAs minus negatives (same columns)"))
+    panels = (("excess_pre", "q_shift_pre", "pre-miRNAs:\nshare minus shifted share"),
+              ("excess_neg", "q_shift_neg", "negatives:\nshare minus shifted share"),
+              ("contrast_class", "q_class", "pre-miRNAs minus negatives\n(same columns)"))
     fig, axes = plt.subplots(1, 3, figsize=(9.0, 0.42 * len(areas) + 2.6), sharey=True)
     colours = plt.get_cmap("tab10")
     spread = np.linspace(-0.3, 0.3, max(len(methods), 1))
@@ -300,7 +300,7 @@ def plot_statistics(table: pd.DataFrame, path: str | Path, failing: Collection[s
         axis.axvline(0, color="black", lw=0.8)
         axis.set_title(title, fontsize=10)
         axis.tick_params(labelsize=9)
-        axis.set_xlabel("share of the molecule's attribution", fontsize=9)
+        axis.set_xlabel("share of the\nmolecule's attribution", fontsize=9)
     axes[0].set_yticks(range(len(areas)),
                        [REGION_LABELS.get(a, a.replace("_", " ")) for a in areas], fontsize=9)
     axes[0].invert_yaxis()

@@ -132,17 +132,18 @@ def headline(tables: Mapping[str, pd.DataFrame]) -> list[str]:
 def plot_summary(tables: Mapping[str, pd.DataFrame], path: str | Path) -> None:
     """Two panels: the classifiers' test metrics, and generated vs real molecules."""
     plt = pyplot()
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9.0, 4.6))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9.0, 5.0))
     classifier = tables.get("classifier", pd.DataFrame())
     shown = [m for m in ("accuracy", "sensitivity", "specificity", "roc_auc") if m in classifier]
     width = 0.8 / max(1, len(classifier))
     for k, row in enumerate(classifier.itertuples(index=False)):
         values = [getattr(row, m) for m in shown]
         left.bar(np.arange(len(shown)) + k * width, values, width, label=row.model)
-    left.set_xticks(np.arange(len(shown)) + width * (len(classifier) - 1) / 2, shown)
+    left.set_xticks(np.arange(len(shown)) + width * (len(classifier) - 1) / 2,
+                    [m.replace("_", " ") for m in shown], rotation=25, ha="right")
     left.set_ylim(0.5, 1.0)
     left.set_title("pre-miRNA classifier, test split", fontsize=12)
-    left.legend(fontsize=10, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=3)
+    left.legend(fontsize=10, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2)
     generation = tables.get("generation", pd.DataFrame())
     rows = generation[generation["metric"].isin(REALISM_SHOWN)] if len(generation) else generation
     y = np.arange(len(rows))
@@ -157,7 +158,7 @@ def plot_summary(tables: Mapping[str, pd.DataFrame], path: str | Path) -> None:
     right.invert_yaxis()
     right.set_xlim(0, 1.05)
     right.set_title("generated molecules vs real ones", fontsize=12)
-    right.legend(fontsize=10, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=3)
+    right.legend(fontsize=10, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2)
     for axis in (left, right):
         axis.tick_params(labelsize=10)
     fig.tight_layout()
