@@ -72,12 +72,14 @@ def plot_examples(
     n_cols = max(len(chosen), 1)
     height = 0.95 * (len(methods) + 1) + 1.6
     fig, axes = plt.subplots(len(methods) + 1, n_cols, squeeze=False,
-                             figsize=(min(9.0, 2.3 * n_cols + 1.2), height))
+                             figsize=(min(8.0, 2.1 * n_cols + 1.2), height))
     reds = plt.get_cmap("Reds")
     for c, k in enumerate(chosen):
         image = molecules.images[k]
         axes[0, c].imshow(image, aspect="auto", interpolation="nearest")
-        axes[0, c].set_title(f"{str(molecules.ids[k])[:22]}\n{molecules.outcome[k]}, "
+        name = str(molecules.ids[k])
+        name = name if len(name) <= 14 else "…" + name[-12:]  # CODING ids differ at the end
+        axes[0, c].set_title(f"{name}\n{molecules.outcome[k]}, "
                              f"p = {molecules.probability[k]:.2f}", fontsize=9)
         # The drawing in light grey, the map in red on top with opacity rising with the value:
         # unimportant pixels stay see-through, so the map reads against the hairpin's shape.
