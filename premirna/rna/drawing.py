@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import RNA
 
+from premirna.rna.structure import pair_table
+
 #: Nucleotide colours, as in the Cordero hairpin image (premirna.encode.image.PALETTE).
 NUCLEOTIDE_COLOURS = {"A": "#ffff00", "C": "#0000ff", "G": "#ff0000", "U": "#00ff00"}
 OTHER_COLOUR = "#000000"
@@ -27,9 +29,9 @@ def layout(structure: str) -> np.ndarray:
 
 
 def pairs(structure: str) -> list[tuple[int, int]]:
-    """The base pairs (i, j), i < j, 0-based, of a dot-bracket structure."""
-    table = RNA.ptable(structure)
-    return [(i - 1, table[i] - 1) for i in range(1, table[0] + 1) if table[i] > i]
+    """The base pairs (i, j), i < j, 0-based, of a dot-bracket structure (`pair_table`)."""
+    table = pair_table(structure)
+    return [(i, int(j)) for i, j in enumerate(table) if j > i]
 
 
 def draw_structure(axis: Any, sequence: str, structure: str, dot_size: float = 18.0) -> None:
