@@ -76,7 +76,8 @@ def prepare_inputs(
     """Pipeline outputs in `results` if present, else molecules -> folds -> images (-> CNN,
     judge) in `workdir`."""
     paths = {"folded": results / "fold" / "folded.tsv", "cnn": results / "train_cnn" / "model.pt",
-             "judge": results / "validate" / "judge" / "model.pt"}
+             "judge": results / "validate" / "judge" / "model.pt",
+             "judge_set": results / "validate" / "judge" / "molecules.tsv"}
     paths.update({s: results / "encode" / f"{s}.npz" for s in SPLITS})
     if all(p.exists() for p in paths.values()):
         log.info("using the pipeline's outputs in %s", results)
@@ -90,7 +91,7 @@ def prepare_inputs(
     data = workdir / "data"
     data.mkdir(parents=True, exist_ok=True)
     paths = {"folded": data / "folded.tsv", "cnn": data / "cnn" / "model.pt",
-             "judge": data / "judge" / "model.pt"}
+             "judge": data / "judge" / "model.pt", "judge_set": data / "judge" / "molecules.tsv"}
     paths.update({s: data / f"{s}.npz" for s in SPLITS})
     if not paths["folded"].exists():
         log.info("preparing molecules, folds and images in %s", data)
@@ -116,7 +117,7 @@ def prepare_inputs(
         settings["threads"] = 1
         train_cnn(paths["train"], paths["val"], paths["cnn"], data / "cnn" / "history.tsv",
                   data / "cnn" / "curves.png", settings)
-    if not paths["judge"].exists():
+    if not (paths["judge"].exists() and paths["judge_set"].exists()):
         from premirna.validate.judge import build_judge
 
         log.info("training the independent judge")
@@ -126,7 +127,7 @@ def prepare_inputs(
                     data / "molecules.tsv", download.get("species", ["hsa"]), paths["judge"],
                     data / "judge" / "history.tsv",
                     {**config.get("validate", {}).get("judge", {}), "threads": 2},
-                    fold_settings(config), processes=2)
+                    fold_settings(config), processes=2, out_table=paths["judge_set"])
     return paths
 
 
@@ -138,6 +139,9 @@ def main() -> None:
     parser.add_argument("--set", nargs="*", default=[], help="section.key=value overrides")
     parser.add_argument("--reuse-model", action="store_true",
                         help="keep a trained model in --workdir (only generate and validate)")
+    parser.add_argument("--validate-only", action="store_true",
+                        help="score the generated molecules of --results with its CVAE (no "
+                             "training, no generation): the judges on a finished run")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=None,
                         help="TSV of runs (default: runs.tsv in --workdir)")
@@ -156,7 +160,9 @@ def main() -> None:
     train_settings = {**config.get("train_cvae", {}), "threads": args.threads}
     train_settings.setdefault("seed", seed)
     train_seconds = float("nan")
-    if not (args.reuse_model and model.exists()):
+    if args.validate_only:
+        model = args.results / "train_cvae" / "model.pt"
+    elif not (args.reuse_model and model.exists()):
         started = time.monotonic()
         train_cvae(paths["train"], paths["val"], paths["folded"], model,
                    run / "train_cvae" / "history.tsv", run / "train_cvae" / "reconstructions.png",
@@ -167,8 +173,12 @@ def main() -> None:
     generate_settings.setdefault("seed", seed)
     started = time.monotonic()
     generated = {k: run / "generate" / k for k in GENERATE_OUTPUTS}
-    generate(model, paths["folded"], [paths[s] for s in SPLITS], generated, generate_settings,
-             fold_settings(config), processes=args.threads)
+    if args.validate_only:
+        generated = {k: args.results / "generate" / f"generated.{k}" for k in ("tsv", "npz")}
+        generated = {"table": generated["tsv"], "npz": generated["npz"]}
+    else:
+        generate(model, paths["folded"], [paths[s] for s in SPLITS], generated,
+                 generate_settings, fold_settings(config), processes=args.threads)
     generate_seconds = time.monotonic() - started
     started = time.monotonic()
     outputs = {k: run / "validate" / f"{k}.{'png' if k in ('realism', 'metrics') else 'tsv'}"
@@ -176,7 +186,8 @@ def main() -> None:
     outputs["judge"] = run / "validate" / "judge_accuracy.tsv"
     targets = validate(generated["table"], generated["npz"], paths["folded"], paths["cnn"],
                        model, outputs, seed=seed, fold=fold_settings(config),
-                       threads=args.threads, judge_model=paths["judge"])
+                       threads=args.threads, judge_model=paths["judge"],
+                       judge_set=paths["judge_set"])
     validate_seconds = time.monotonic() - started
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -186,10 +197,11 @@ def main() -> None:
           f"{validate_seconds:.0f} s ({args.threads} thread(s)), peak memory {peak_mb:.0f} MB, "
           f"seed {seed}\n")
     print(targets.round(3).to_string(index=False))
-    print("\nthe independent judge on the real test split:")
+    print("\nthe independent judges on the real test split:")
     print(pd.read_csv(outputs["judge"], sep="\t").round(3).to_string(index=False))
     summary = pd.read_csv(outputs["summary"], sep="\t")
     shown = ["group", "n", "independent_judge", "judge_median", "independent_judge_raw",
+             "judge_real_in_bin", "trees_judge", "trees_judge_raw", "trees_judge_real_in_bin",
              "two_sample_auc", "outside_length_range", "ks_length", "ks_mfe_per_nt", "ks_gc",
              "ks_stem_length", "ks_loop_size", "novelty", "uniqueness", "conditional_control",
              "judged_premirna"]
@@ -197,7 +209,8 @@ def main() -> None:
     print()
     print(summary[shown].round(3).to_string(index=False))
 
-    row = {"when": time.strftime("%Y-%m-%d %H:%M"), "settings": json.dumps(args.set),
+    row = {"when": time.strftime("%Y-%m-%d %H:%M"),
+           "settings": json.dumps(args.set + (["--validate-only"] if args.validate_only else [])),
            "seed": seed, "train_seconds": round(train_seconds, 1),
            "generate_seconds": round(generate_seconds, 1),
            "validate_seconds": round(validate_seconds, 1), "peak_mb": round(peak_mb)}

@@ -31,8 +31,8 @@ from premirna.report.pages import html_table, page
 CLASSIFIER_METRICS = ("accuracy", "sensitivity", "specificity", "mcc", "roc_auc", "pr_auc")
 MODELS = {"CNN (image)": "", "feature trees": "features_", "fused": "fused_"}
 #: Generation metrics whose generated value the figure sets beside the real molecules' value.
-REALISM_SHOWN = ("independent_judge", "two_sample_auc", "ks_length", "ks_mfe_per_nt", "ks_gc",
-                 "novelty", "uniqueness", "conditional_control")
+REALISM_SHOWN = ("independent_judge", "trees_judge", "two_sample_auc", "ks_length",
+                 "ks_mfe_per_nt", "ks_gc", "novelty", "uniqueness", "conditional_control")
 TOP_LINKS = 6  # latent-factor statements shown
 OWN_JUDGE = "judged_premirna"  # the pipeline's own CNN on generated molecules: not independent
 DECIMALS = 3

@@ -242,10 +242,13 @@ def build_judge(
     settings: JudgeSettings | Mapping[str, Any] | None = None,
     fold: FoldSettings | Mapping[str, Any] = DEFAULT_FOLD,
     processes: int = 1,
+    out_table: str | Path | None = None,
 ) -> dict[str, Any]:
     """The `validate_judge` rule: the judge's molecules (none of the configured `species`, none
     in `molecules_tsv`), folded with the fold stage's energy model, and the judge trained on
-    them; writes the checkpoint and its per-epoch history. Returns the checkpoint."""
+    them; writes the checkpoint and its per-epoch history, and the molecules with their
+    structures to `out_table` if named (the second judge, `premirna.validate.trees_judge`,
+    learns from them). Returns the checkpoint."""
     if not isinstance(settings, JudgeSettings):
         settings = JudgeSettings.from_dict(settings or {})
     table, counts = other_species_molecules(
@@ -270,4 +273,6 @@ def build_judge(
     checkpoint["species"] = sorted(set(table.loc[table["label"] == 1, "species"]))
     save_checkpoint(checkpoint, out_model)
     write_tsv(pd.DataFrame(checkpoint["history"], columns=HISTORY_COLUMNS), out_history)
+    if out_table is not None:
+        write_tsv(table[["id", "sequence", "structure", "label", "species", "source"]], out_table)
     return checkpoint

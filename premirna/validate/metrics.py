@@ -25,7 +25,7 @@ with its block extension to patterns longer than 64), vectorised with NumPy over
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,9 @@ AGREEMENT_THRESHOLD = 0.1  # base-pair distance / length at or below which struc
 NOVELTY_THRESHOLD = 0.1  # normalised edit distance to the nearest training sequence
 JUDGE_THRESHOLD = 0.5  # CNN probability at or above which a molecule is judged a pre-miRNA
 BASELINES: tuple[str, ...] = ("real", "shuffled", "random")
+#: Independent judges: per-molecule probability column -> summary column (its share >= 0.5).
+JUDGES: dict[str, str] = {"judge_probability": "independent_judge",
+                          "trees_probability": "trees_judge"}
 #: Targets on the default configuration: metric -> (lowest or highest allowed, value). The
 #: realism targets rest on judges that never saw the generator: the independent judge
 #: (`premirna.validate.judge`), the two-sample test (`premirna.validate.two_sample`) and the
@@ -55,6 +58,9 @@ TARGETS: dict[str, tuple[str, float]] = {
     "independent_judge": (">=", 0.80),
     "independent_judge_raw": (">=", 0.70),
     "independent_judge_worst_condition": (">=", 0.65),
+    "trees_judge": (">=", 0.80),
+    "trees_judge_raw": (">=", 0.70),
+    "trees_judge_worst_condition": (">=", 0.65),
     "two_sample_auc": ("<=", 0.70),
     "outside_length_range": ("<=", 0.0),
     "ks_length": ("<=", 0.10),
@@ -73,6 +79,10 @@ TARGET_NOTES: dict[str, str] = {
     "independent_judge": "share the independent judge calls pre-miRNA (score >= 0.5)",
     "independent_judge_raw": "the same for the decoder's raw sequences, before the repair walk",
     "independent_judge_worst_condition": "the lowest independent-judge share of any condition",
+    "trees_judge": "share the second independent judge (boosted trees on sequence and structure "
+                   "features) calls pre-miRNA",
+    "trees_judge_raw": "the same for the decoder's raw sequences",
+    "trees_judge_worst_condition": "the lowest trees-judge share of any condition",
     "two_sample_auc": "classifier two-sample test against real test pre-miRNAs (0.5: alike)",
     "outside_length_range": "share outside the real test pre-miRNAs' 1st-99th length percentiles",
     "judged_premirna": "the pipeline's own CNN: same image and data as the generator, not "
@@ -205,37 +215,38 @@ def score_molecules(
 
 def score_raw_agreement(
     scored: pd.DataFrame, fold: FoldSettings = DEFAULT_FOLD, processes: int = 1,
-    judge: Callable[[Sequence[str], Sequence[str]], np.ndarray] | None = None,
+    judges: Mapping[str, Callable[[Sequence[str], Sequence[str]], np.ndarray]] | None = None,
 ) -> pd.DataFrame:
     """Add `raw_agrees`: whether the decoder's own sequence (`raw_sequence`, before the repair
     walk of `premirna.generator.refine` changed `refined_nt` unpaired nucleotides) folds as
-    drawn; with an independent `judge`, also its score of the raw sequence
-    (`raw_judge_probability`)."""
+    drawn; with independent `judges` (probability column -> judge), also each one's score of the
+    raw sequence (`raw_<column>`)."""
     out = scored.copy()
+    judges = judges or {}
     generated = out["refined_nt"].notna()
     out["raw_agrees"] = out["agrees"].where(generated)
-    if judge is not None:
-        out["raw_judge_probability"] = out["judge_probability"].where(generated)
+    for column in judges:
+        out[f"raw_{column}"] = out[column].where(generated)
     changed = generated & (out["refined_nt"].fillna(0) > 0)
     if changed.any():
         raw_sequences = out.loc[changed, "raw_sequence"].tolist()
         raw = refold(raw_sequences, out.loc[changed, "intended"].tolist(), processes, fold)
         out.loc[changed, "raw_agrees"] = raw["agrees"].to_numpy()
-        if judge is not None:
-            out.loc[changed, "raw_judge_probability"] = judge(raw_sequences,
-                                                              raw["refolded"].tolist())
+        for column, judge in judges.items():
+            out.loc[changed, f"raw_{column}"] = judge(raw_sequences, raw["refolded"].tolist())
     return out
 
 
 def _judge_columns(part: pd.DataFrame) -> dict[str, float]:
-    """The independent judge's share and median score, and its share on the raw sequences."""
+    """Each independent judge's share and median score, and its share on the raw sequences."""
     row: dict[str, float] = {}
-    if "judge_probability" in part:
-        row["independent_judge"] = float((part["judge_probability"] >= JUDGE_THRESHOLD).mean())
-        row["judge_median"] = float(part["judge_probability"].median())
-    if "raw_judge_probability" in part and part["raw_judge_probability"].notna().any():
-        raw = part["raw_judge_probability"].dropna()
-        row["independent_judge_raw"] = float((raw >= JUDGE_THRESHOLD).mean())
+    for column, name in JUDGES.items():
+        if column in part:
+            row[name] = float((part[column] >= JUDGE_THRESHOLD).mean())
+            row[f"{name.removeprefix('independent_')}_median"] = float(part[column].median())
+        if f"raw_{column}" in part and part[f"raw_{column}"].notna().any():
+            raw = part[f"raw_{column}"].dropna()
+            row[f"{name}_raw"] = float((raw >= JUDGE_THRESHOLD).mean())
     return row
 
 
@@ -293,15 +304,64 @@ def summarise(
     return pd.DataFrame(rows)
 
 
+def real_in_condition(
+    summary: pd.DataFrame, scored: pd.DataFrame, bin_names: Sequence[str]
+) -> pd.DataFrame:
+    """Beside each pre-miRNA condition row, each independent judge's share on the real
+    baseline's molecules (held-out pre-miRNAs) whose own attributes lie in the bins the condition
+    names (`<judge>_real_in_bin`, of `real_in_bin_n` molecules): what the judge grants real
+    molecules of that kind, the reference for the condition's share. Condition names are those
+    of `premirna.generator.conditions.parse_conditions` ("pre-miRNA, gc=high")."""
+    out = summary.copy()
+    columns = {c: name for c, name in JUDGES.items() if c in scored}
+    if not columns:
+        return out
+    real = scored[scored["set"] == "real"]
+    shares: dict[str, list[float]] = {c: [] for c in columns}
+    counts = []
+    for name, kind in zip(out["group"], out["kind"], strict=True):
+        words = str(name).split(", ")
+        if kind != "condition" or words[0] != "pre-miRNA":
+            for column in columns:
+                shares[column].append(math.nan)
+            counts.append(0)
+            continue
+        keep = np.ones(len(real), dtype=bool)
+        for word in words[1:]:
+            attribute, _, bin_name = word.partition("=")
+            wanted = list(bin_names).index(bin_name) if bin_name in bin_names else -2
+            if f"want_{attribute}" not in real:
+                keep[:] = False
+                break
+            keep &= real[f"want_{attribute}"].fillna(-1).to_numpy() == wanted
+        for column in columns:
+            part = real.loc[keep, column]
+            shares[column].append(float((part >= JUDGE_THRESHOLD).mean()) if keep.any()
+                                  else math.nan)
+        counts.append(int(keep.sum()))
+    for column, name in columns.items():
+        out[f"{name.removeprefix('independent_')}_real_in_bin"] = shares[column]
+    out["real_in_bin_n"] = counts
+    return out
+
+
 def targets_table(summary: pd.DataFrame, generated_group: str = "generated") -> pd.DataFrame:
-    """Each generation target: required value, generated value, the baselines' values, met?"""
+    """Each generation target: required value, generated value, the baselines' values, met?
+    For a judge's worst condition, `real` is the lowest `<judge>_real_in_bin` of any condition."""
     by_group = summary.set_index("group")
-    if "kind" in summary and "independent_judge" in summary:
-        conditions = summary.loc[summary["kind"] == "condition", "independent_judge"]
+    for name in JUDGES.values():
+        if "kind" not in summary or name not in summary:
+            continue
+        is_condition = summary["kind"] == "condition"
+        conditions = summary.loc[is_condition, name]
         worst = float(conditions.min()) if len(conditions) else math.nan
-        by_group["independent_judge_worst_condition"] = math.nan
+        by_group[f"{name}_worst_condition"] = math.nan
         if generated_group in by_group.index:
-            by_group.loc[generated_group, "independent_judge_worst_condition"] = worst
+            by_group.loc[generated_group, f"{name}_worst_condition"] = worst
+        reference = f"{name.removeprefix('independent_')}_real_in_bin"
+        if reference in summary and "real" in by_group.index:
+            by_group.loc["real", f"{name}_worst_condition"] = float(
+                summary.loc[is_condition, reference].min())
     rows = []
     for metric, (op, bound) in TARGETS.items():
         if metric not in by_group:

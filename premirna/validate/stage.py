@@ -26,13 +26,34 @@ from premirna.validate.metrics import (
     BASELINES,
     JUDGE_THRESHOLD,
     load_cnn_judge,
+    real_in_condition,
     score_molecules,
     score_raw_agreement,
     summarise,
     targets_table,
 )
+from premirna.validate.trees_judge import fit_trees_judge
 
 log = logging.getLogger(__name__)
+
+#: The judges' names in the accuracy table, by probability column.
+JUDGE_NAMES = {"judge_probability": "1-D network (sequence + structure in molecule order)",
+               "trees_probability": "boosted trees (sequence and structure features)"}
+
+def _independent_judges(
+    judge_model: str | Path | None, judge_set: str | Path | None, seed: int, fold: FoldSettings
+) -> dict[str, Any]:
+    """Probability column -> judge: the network of `judge_model` and, with `judge_set`, the
+    trees fitted on its molecules."""
+    if not judge_model:
+        return {}
+    judges = {"judge_probability": load_judge(judge_model)}
+    if judge_set:
+        molecules = read_table(judge_set, ("sequence", "structure", "label"))
+        max_length = int(read_checkpoint(judge_model)["max_length"])
+        judges["trees_probability"] = fit_trees_judge(molecules, seed, fold, max_length)
+    return judges
+
 
 def _generated_molecules(generated_tsv: str | Path, generated_npz: str | Path) -> pd.DataFrame:
     """Generated molecules with the hairpin their image decodes to (`intended`, `decodable`)."""
@@ -49,16 +70,22 @@ def _generated_molecules(generated_tsv: str | Path, generated_npz: str | Path) -
     return table
 
 
-def judge_accuracy(judge: Any, test: pd.DataFrame) -> pd.DataFrame:
-    """The independent judge on the real test split (fold-stage structures): its share called
-    pre-miRNA among pre-miRNAs (recall) and among negatives, accuracy and ROC AUC."""
+def judge_accuracy(judges: Mapping[str, Any], test: pd.DataFrame) -> pd.DataFrame:
+    """Each independent judge (name -> judge) on the real test split (fold-stage structures):
+    its share called pre-miRNA among pre-miRNAs (recall) and among negatives, accuracy and ROC
+    AUC; one row per judge."""
+    return pd.DataFrame([_accuracy_row(name, judge, test) for name, judge in judges.items()])
+
+
+def _accuracy_row(name: str, judge: Any, test: pd.DataFrame) -> dict[str, Any]:
     from sklearn.metrics import roc_auc_score
 
     labels = test["label"].astype(int).to_numpy()
     score = judge(test["sequence"].tolist(), test["structure"].tolist())
     called = score >= JUDGE_THRESHOLD
     both = len(set(labels)) == 2
-    return pd.DataFrame([{
+    return {
+        "judge": name,
         "pre_mirnas": int((labels == 1).sum()),
         "negatives": int((labels == 0).sum()),
         "called_premirna_of_premirnas": float(called[labels == 1].mean()),
@@ -66,11 +93,12 @@ def judge_accuracy(judge: Any, test: pd.DataFrame) -> pd.DataFrame:
         "accuracy": float((called == (labels == 1)).mean()),
         "roc_auc": float(roc_auc_score(labels, score)) if both else float("nan"),
         "median_score_premirnas": float(np.median(score[labels == 1])),
-    }])
+    }
 
 
 def _summary(
-    scored: pd.DataFrame, reference: pd.DataFrame, seed: int, diversity_sample: int
+    scored: pd.DataFrame, reference: pd.DataFrame, seed: int, diversity_sample: int,
+    bin_names: list[str],
 ) -> pd.DataFrame:
     """One row per condition, then overall (generated, around), then per baseline; `kind`
     says which."""
@@ -87,7 +115,7 @@ def _summary(
     summary = pd.concat(parts, ignore_index=True)
     kinds = {"generated": "overall", "around": "overall", **{b: "baseline" for b in BASELINES}}
     summary.insert(1, "kind", summary["group"].map(kinds).fillna("condition"))
-    return summary
+    return real_in_condition(summary, scored, bin_names)
 
 
 def validate(
@@ -102,6 +130,7 @@ def validate(
     diversity_sample: int = 400,
     threads: int = 1,
     judge_model: str | Path | None = None,
+    judge_set: str | Path | None = None,
 ) -> pd.DataFrame:
     """The `validate` stage: score generated molecules and the three baselines.
 
@@ -113,7 +142,9 @@ def validate(
     energy model of the re-folds; `threads` are torch's threads and the folding processes.
     `judge_model` is the independent judge (`premirna.validate.judge`); with it every molecule
     gets `judge_probability`, and `outputs["judge"]` (if named) its accuracy on the real test
-    split. Returns the targets table.
+    split; with `judge_set` too (its molecules, `build_judge`'s `out_table`) the second judge,
+    boosted trees fitted on them (`premirna.validate.trees_judge`), adds `trees_probability`.
+    Returns the targets table.
     """
     fold = FoldSettings.of(fold)
     use_threads(threads)
@@ -142,18 +173,18 @@ def validate(
     log.info("validate: scoring %d generated and %d baseline molecules", len(generated),
              len(baselines))
     scored = score_molecules(molecules, train_sequences, judge, bins, fold, threads)
-    independent = load_judge(judge_model) if judge_model else None
-    if independent is not None:
-        scored["judge_probability"] = independent(scored["sequence"].tolist(),
-                                                  scored["refolded"].tolist())
+    judges = _independent_judges(judge_model, judge_set, seed, fold)
+    for column, judge in judges.items():
+        scored[column] = judge(scored["sequence"].tolist(), scored["refolded"].tolist())
     if len(repair) == 2:
-        scored = score_raw_agreement(scored, fold, threads, independent)
+        scored = score_raw_agreement(scored, fold, threads, judges)
 
-    summary = _summary(scored, reference, seed, diversity_sample)
+    summary = _summary(scored, reference, seed, diversity_sample, list(checkpoint["bin_names"]))
     targets = targets_table(summary)
 
-    if independent is not None and outputs.get("judge"):
-        write_tsv(judge_accuracy(independent, table[table["split"] == "test"]), outputs["judge"])
+    if judges and outputs.get("judge"):
+        named = {JUDGE_NAMES[column]: judge for column, judge in judges.items()}
+        write_tsv(judge_accuracy(named, table[table["split"] == "test"]), outputs["judge"])
     write_tsv(scored, outputs["molecules"])
     write_tsv(summary, outputs["summary"])
     write_tsv(targets, outputs["targets"])

@@ -28,5 +28,6 @@ def tiny_judge(tmp_path_factory) -> dict:
                                for r in human]}).to_csv(molecules, sep="\t", index=False)
     checkpoint = build_judge(HAIRPINS, DATA / "mirbase" / "coding_head30.txt.gz", molecules,
                              ["hsa", "mmu"], folder / "model.pt", folder / "history.tsv",
-                             TINY_JUDGE)
-    return {"folder": folder, "checkpoint": checkpoint, "molecules": molecules}
+                             TINY_JUDGE, out_table=folder / "judge_set.tsv")
+    return {"folder": folder, "checkpoint": checkpoint, "molecules": molecules,
+            "judge_set": folder / "judge_set.tsv", "human": molecules}

@@ -14,6 +14,7 @@ from premirna.rna.sequence import dinucleotide_shuffle, random_matched
 from premirna.rna.structure import features, pair_shuffle, pair_table
 from premirna.training.checkpoints import read_checkpoint
 from premirna.validate.judge import CHANNELS, JudgeNet, build_judge, load_judge, one_hot
+from premirna.validate.trees_judge import fit_trees_judge
 from premirna.validate.two_sample import length_outside, two_sample_auc
 
 HAIRPINS = REPO / "resources" / "mirbase_v22" / "hairpin.fa.gz"
@@ -53,6 +54,31 @@ def test_the_judge_never_learns_from_the_configured_species(tiny_judge):
     assert checkpoint["counts"]["pair_shuffles"] > 0
     history = pd.read_csv(tiny_judge["folder"] / "history.tsv", sep="\t")
     assert history["epoch"].tolist() == [1, 2]
+
+
+def test_the_judge_set_is_written_and_the_trees_judge_learns_from_it(tiny_judge):
+    judge_set = pd.read_csv(tiny_judge["judge_set"], sep="\t")
+    checkpoint = tiny_judge["checkpoint"]
+    assert set(judge_set["label"]) == {0, 1}
+    assert (judge_set["label"] == 1).sum() == checkpoint["counts"]["positives"]
+    assert not {"hsa", "mmu"} & set(judge_set.loc[judge_set["label"] == 1, "species"])
+    human = pd.read_csv(tiny_judge["human"], sep="\t")
+    assert not set(human["sequence"]) & set(judge_set["sequence"])
+    assert (judge_set["sequence"].str.len() == judge_set["structure"].str.len()).all()
+    assert "pair_shuffle" in set(judge_set["source"])
+
+    trees = fit_trees_judge(judge_set, seed=3, max_length=200)
+    # held-out human hairpins (never in the judge set) against their dinucleotide shuffles
+    real = human["sequence"].tolist()[:40]
+    rng = np.random.default_rng(5)
+    decoys = [dinucleotide_shuffle(s, rng) for s in real]
+    structures = [s for s, _ in fold_sequences(real + decoys)]
+    scores = trees(real + decoys, structures)
+    assert scores[:40].mean() > scores[40:].mean()
+    assert ((scores >= 0) & (scores <= 1)).all()
+    assert trees(["", "A" * 250], ["", "." * 250]).tolist() == [0, 0]
+    again = fit_trees_judge(judge_set, seed=3, max_length=200)
+    np.testing.assert_array_equal(again(real, structures[:40]), scores[:40])
 
 
 def test_the_judge_scores_what_its_network_says_and_zero_beyond_its_length(tiny_judge):

@@ -26,6 +26,7 @@ from premirna.validate.metrics import (
     NOVELTY_THRESHOLD,
     TARGETS,
     ks_statistic,
+    real_in_condition,
     score_molecules,
     structure_distance_per_nt,
     summarise,
@@ -228,8 +229,37 @@ def test_score_and_summarise_real_hairpins(real_hairpins: pd.DataFrame) -> None:
     # Without the independent judge and generated draws, their targets are left out.
     assert set(targets["metric"]) == set(TARGETS) - {
         "independent_judge", "independent_judge_raw", "independent_judge_worst_condition",
+        "trees_judge", "trees_judge_raw", "trees_judge_worst_condition",
         "first_draw_control"}
     assert targets.set_index("metric").at["two_sample_auc", "generated"] < 0.9
+
+
+def test_real_in_condition_counts_real_molecules_in_the_named_bins() -> None:
+    scored = pd.DataFrame({
+        "set": ["real"] * 5 + ["generated"],
+        "want_gc": [0, 2, 2, 2, np.nan, 2],
+        "want_loop_size": [2, 2, 0, 2, 2, 2],
+        "judge_probability": [0.9, 0.8, 0.1, 0.2, 0.9, 0.99],
+    })
+    summary = pd.DataFrame({
+        "group": ["pre-miRNA", "pre-miRNA, gc=high", "pre-miRNA, gc=high, loop_size=high",
+                  "not pre-miRNA, gc=high", "pre-miRNA, bulges=low", "generated"],
+        "kind": ["condition"] * 5 + ["overall"],
+        "independent_judge": [0.7, 0.2, 0.3, 0.9, 0.4, 0.6],
+    })
+    out = real_in_condition(summary, scored, ["low", "mid", "high"]).set_index("group")
+    assert out["real_in_bin_n"].tolist() == [5, 3, 2, 0, 0, 0]
+    assert out.at["pre-miRNA", "judge_real_in_bin"] == pytest.approx(3 / 5)
+    assert out.at["pre-miRNA, gc=high", "judge_real_in_bin"] == pytest.approx(1 / 3)
+    assert out.at["pre-miRNA, gc=high, loop_size=high", "judge_real_in_bin"] == 0.5
+    # a class the real baseline lacks, an attribute it lacks and the overall row: no reference
+    assert out.loc[["not pre-miRNA, gc=high", "pre-miRNA, bulges=low", "generated"],
+                   "judge_real_in_bin"].isna().all()
+    targets = targets_table(pd.concat([out.reset_index(), pd.DataFrame(
+        {"group": ["real"], "kind": ["baseline"], "independent_judge": [0.6]})]))
+    worst = targets.set_index("metric").loc["independent_judge_worst_condition"]
+    assert worst["generated"] == 0.2
+    assert worst["real"] == pytest.approx(1 / 3)  # the lowest reference of any condition
 
 
 def test_validate_stage_with_baselines(tmp_path, tiny_judge) -> None:
@@ -258,9 +288,12 @@ def test_validate_stage_with_baselines(tmp_path, tiny_judge) -> None:
     outputs = {key: tmp_path / f"validate_{key}" for key in
                ("molecules", "summary", "targets", "realism", "metrics", "examples", "judge")}
     targets = validate(generated["table"], generated["npz"], paths["folded"], cnn, model,
-                         outputs, seed=2, judge_model=tiny_judge["folder"] / "model.pt")
+                         outputs, seed=2, judge_model=tiny_judge["folder"] / "model.pt",
+                         judge_set=tiny_judge["judge_set"])
     assert set(targets["metric"]) == set(TARGETS)
-    accuracy = pd.read_csv(outputs["judge"], sep="\t").iloc[0]
+    accuracies = pd.read_csv(outputs["judge"], sep="\t")
+    assert len(accuracies) == 2 and accuracies["judge"].str.contains("trees").iloc[1]
+    accuracy = accuracies.iloc[0]
     assert accuracy["pre_mirnas"] + accuracy["negatives"] > 0
     assert 0 <= accuracy["called_premirna_of_premirnas"] <= 1
     summary = pd.read_csv(outputs["summary"], sep="\t")
@@ -292,11 +325,21 @@ def test_validate_stage_with_baselines(tmp_path, tiny_judge) -> None:
     assert pd.isna(groups.at["real", "first_draw_control"])
     assert molecules["cnn_probability"].between(0, 1).all()
     assert molecules["judge_probability"].between(0, 1).all()
+    assert molecules["trees_probability"].between(0, 1).all()
+    assert groups.at["generated", "trees_judge"] == pytest.approx(
+        (generated_rows["trees_probability"] >= 0.5).mean())
     judged = generated_rows["judge_probability"] >= 0.5
     assert groups.at["generated", "independent_judge"] == pytest.approx(judged.mean())
+    # the unconditioned pre-miRNA row's real reference is the whole real baseline
+    assert groups.at["pre-miRNA", "real_in_bin_n"] == groups.at["real", "n"]
+    assert groups.at["pre-miRNA", "judge_real_in_bin"] == pytest.approx(
+        groups.at["real", "independent_judge"])
+    worst = targets.set_index("metric").loc["independent_judge_worst_condition"]
+    assert worst["real"] == pytest.approx(groups.loc[conditioned.index, "judge_real_in_bin"].min())
     changed = generated_rows["refined_nt"] > 0
     same = generated_rows.loc[~changed]
     assert (same["raw_judge_probability"] == same["judge_probability"]).all()
+    assert (same["raw_trees_probability"] == same["trees_probability"]).all()
     # a handful of test pre-miRNAs here: too few to cross-validate, so no AUC rather than noise
     assert "two_sample_auc" in groups and np.isnan(groups.at["generated", "two_sample_auc"])
     assert outputs["realism"].stat().st_size > 0 and outputs["metrics"].stat().st_size > 0

@@ -1,5 +1,6 @@
 # Stage `validate`: re-fold every generated sequence and score its realism with judges that never
-# saw the generator (an independent sequence-and-structure detector trained on other species, a
+# saw the generator (two independent detectors trained on other species: a 1-D network on sequence
+# and structure in molecule order, and boosted trees on sequence and structure features; a
 # classifier two-sample test, the distributions of real held-out pre-miRNAs), and validity,
 # structure agreement, novelty, uniqueness, diversity and conditional control (definitions:
 # premirna.validate.metrics), per condition and overall, beside three baselines scored the same way
@@ -16,6 +17,7 @@ rule validate_judge:
     output:
         model="results/validate/judge/model.pt",
         history="results/validate/judge/history.tsv",
+        molecules="results/validate/judge/molecules.tsv",
     log:
         "results/logs/validate/validate_judge.log",
     benchmark:
@@ -40,6 +42,7 @@ rule validate:
         cnn="results/train_cnn/model.pt",
         cvae="results/train_cvae/model.pt",
         judge=rules.validate_judge.output.model,
+        judge_set=rules.validate_judge.output.molecules,
     output:
         judge="results/validate/judge/accuracy.tsv",
         judge_page=report(

@@ -15,6 +15,7 @@ validate(
                                             "metrics", "examples", "judge")},
     threads=snakemake.threads,
     judge_model=snakemake.input.judge,
+    judge_set=snakemake.input.judge_set,
     **snakemake.params,
 )
 write_table_pages(snakemake.output)

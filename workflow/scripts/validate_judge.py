@@ -15,4 +15,5 @@ build_judge(
               "threads": snakemake.threads},
     fold=snakemake.params.fold,
     processes=snakemake.threads,
+    out_table=snakemake.output.molecules,
 )
