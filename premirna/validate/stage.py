@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 JUDGE_NAMES = {"judge_probability": "1-D network (sequence + structure in molecule order)",
                "trees_probability": "boosted trees (sequence and structure features)"}
 
+
 def _independent_judges(
     judge_model: str | Path | None, judge_set: str | Path | None, seed: int, fold: FoldSettings
 ) -> dict[str, Any]:
@@ -174,8 +175,8 @@ def validate(
              len(baselines))
     scored = score_molecules(molecules, train_sequences, judge, bins, fold, threads)
     judges = _independent_judges(judge_model, judge_set, seed, fold)
-    for column, judge in judges.items():
-        scored[column] = judge(scored["sequence"].tolist(), scored["refolded"].tolist())
+    for column, independent in judges.items():
+        scored[column] = independent(scored["sequence"].tolist(), scored["refolded"].tolist())
     if len(repair) == 2:
         scored = score_raw_agreement(scored, fold, threads, judges)
 
