@@ -100,6 +100,41 @@ def evaluate(
     return recon_sum / n, kl_sum / n
 
 
+@torch.no_grad()
+def validation_tied_term(
+    model: CVAE, tensors: tuple[torch.Tensor, ...], targets: torch.Tensor,
+    config: CVAETrainConfig, device: torch.device, batch_size: int = 256,
+) -> float:
+    """The AR-VAE term over every pair of validation molecules, on their posterior means under
+    their own conditions: the part of the training objective that model selection must see too
+    (the validation ELBO alone prefers early epochs, before the axes are ordered)."""
+    model.eval()
+    images, conditions = tensors[0], tensors[1]
+    mu = torch.cat([model.encode(images[lo : lo + batch_size].to(device),
+                                 conditions[lo : lo + batch_size].to(device))[0]
+                    for lo in range(0, len(images), batch_size)])
+    dims = list(config.attribute_regularisation.values())
+    return float(attribute_regularisation(mu, targets.to(device), dims, config.ar_delta))
+
+
+def _tied_term(
+    model: CVAE, tensors: tuple[torch.Tensor, ...], targets: torch.Tensor, idx: torch.Tensor,
+    config: CVAETrainConfig, sizes: list[int], generator: torch.Generator, device: torch.device,
+) -> torch.Tensor:
+    """The AR-VAE term of one step, on as many molecules drawn uniformly from the whole training
+    set as the step's batch holds. Not on the batch itself: `length_batches` groups molecules of
+    similar length, and within such a batch an attribute that follows length (stem length, the
+    mature positions) hardly varies, so the sign pairs that tie it to its axis would be mostly
+    noise. The molecules' posterior means come from the encoder alone (no decoding)."""
+    images, conditions = tensors[0], tensors[1]
+    drawn = torch.randint(0, len(images), (len(idx),), generator=generator)
+    c = hide_conditions(conditions[drawn], sizes, config.condition_dropout, generator,
+                        config.unconditional_rate)
+    mu, _ = model.encode(images[drawn].to(device), c.to(device))
+    dims = list(config.attribute_regularisation.values())
+    return attribute_regularisation(mu, targets[drawn].to(device), dims, config.ar_delta)
+
+
 def train_epoch(
     model: CVAE,
     optimizer: torch.optim.Optimizer,
@@ -136,7 +171,7 @@ def train_epoch(
             logits, t.to(device), mu, logvar, beta, config.free_bits, mask.to(device)
         )
         if tied:
-            ar = attribute_regularisation(mu, targets[idx].to(device), tied, config.ar_delta)
+            ar = _tied_term(model, tensors, targets, idx, config, sizes, generator, device)
             loss = loss + config.ar_gamma * ar
             ar_sum += float(ar.detach()) * len(idx)
         optimizer.zero_grad(set_to_none=True)

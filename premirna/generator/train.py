@@ -16,7 +16,8 @@ The loss is the negative evidence lower bound of a beta-VAE: categorical cross-e
 factors plus beta times the KL divergence, with beta warmed up linearly from 0 (KL annealing);
 with `attribute_regularisation` (attribute -> latent dimension) it adds gamma times the AR-VAE
 term of `premirna.generator.attribute_loss` for each tied attribute, which the checkpoint's config
-records (model selection still uses the validation ELBO alone). Runs
+records; the kept epoch is then the one with the lowest validation value of that whole objective
+(the validation ELBO alone picks early epochs, before the axes are ordered). Runs
 are seeded and deterministic on the CPU: every epoch re-seeds its random streams from (seed, epoch),
 and `last.pt` is written atomically after each epoch, so an interrupted run started again with the
 same data and configuration resumes where it stopped and ends with the same weights as an
@@ -55,7 +56,13 @@ from premirna.generator.config import CVAETrainConfig
 from premirna.generator.data import HairpinSet, load_hairpins
 from premirna.generator.figures import plot_history, plot_reconstructions
 from premirna.generator.network import CVAE, CVAEConfig
-from premirna.generator.steps import beta_at, evaluate, tensors, train_epoch
+from premirna.generator.steps import (
+    beta_at,
+    evaluate,
+    tensors,
+    train_epoch,
+    validation_tied_term,
+)
 from premirna.generator.tokens import VOCABULARY
 from premirna.training.checkpoints import read_checkpoint, save_checkpoint, settings_key
 from premirna.training.device import choose_device, seed_everything, use_threads
@@ -69,9 +76,9 @@ AR_KEYS: tuple[str, ...] = ("attribute_regularisation", "ar_gamma", "ar_delta")
 
 
 def history_columns(config: CVAETrainConfig) -> list[str]:
-    """The history's columns: `HISTORY_COLUMNS`, and `ar` (the mean AR-VAE term per molecule)
-    when attributes are tied to latent dimensions."""
-    return HISTORY_COLUMNS + (["ar"] if config.regularised else [])
+    """The history's columns: `HISTORY_COLUMNS`, and `ar` and `val_ar` (the AR-VAE term on the
+    training and on the validation molecules) when attributes are tied to latent dimensions."""
+    return HISTORY_COLUMNS + (["ar", "val_ar"] if config.regularised else [])
 
 
 def _config_key(config: CVAETrainConfig) -> str:
@@ -181,17 +188,35 @@ def _time_left(run: _Run, row: dict[str, float], epochs: int) -> str:
                sum(r["seconds"] for r in run.history) + row["seconds"])
 
 
-def _tied_targets(train: HairpinSet, config: CVAETrainConfig) -> torch.Tensor | None:
-    """The attributes tied to latent dimensions, per training molecule (None when none is)."""
+def _tied_targets(
+    train: HairpinSet, config: CVAETrainConfig, val: HairpinSet | None = None
+) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """The attributes tied to latent dimensions, per training and per validation molecule (None,
+    None when none is)."""
     if not config.regularised:
-        return None
+        return None, None
     targets = attribute_targets(train, config.attribute_regularisation)
+    val_targets = attribute_targets(val, config.attribute_regularisation) if val else None
     known = (~torch.isnan(targets)).sum(0).tolist()
     log.info("train_cvae: attribute regularisation (gamma %g, delta %g): %s", config.ar_gamma,
              config.ar_delta, ", ".join(
                  f"{name} -> z{dim} ({n} molecules)" for (name, dim), n in
                  zip(config.attribute_regularisation.items(), known, strict=True)))
-    return targets
+    return targets, val_targets
+
+
+def _validate(
+    model: CVAE, val_tensors: tuple[torch.Tensor, ...], val_targets: torch.Tensor | None,
+    config: CVAETrainConfig, device: torch.device,
+) -> dict[str, float]:
+    """The epoch's validation figures. `val`, the loss that selects the kept epoch, is the
+    negative ELBO, plus gamma times the AR-VAE term when attributes are tied (`val_ar`)."""
+    val_recon, val_kl = evaluate(model, val_tensors, config.beta, device)
+    row = {"val_recon": val_recon, "val_kl": val_kl, "val": val_recon + config.beta * val_kl}
+    if val_targets is not None:
+        row["val_ar"] = validation_tied_term(model, val_tensors, val_targets, config, device)
+        row["val"] += config.ar_gamma * row["val_ar"]
+    return row
 
 
 def fit(
@@ -224,7 +249,8 @@ def fit(
     train_tensors = tensors(train, make_conditions(train.labels, train.attributes, bins))
     val_tensors = tensors(val, make_conditions(val.labels, val.attributes, bins))
     fingerprint = train.fingerprint() + val.fingerprint()
-    key, targets = _config_key(config), _tied_targets(train, config)
+    key = _config_key(config)
+    targets, val_targets = _tied_targets(train, config, val)
     run = _start(config, model_config, device)
     if resume and last_path.exists():
         _resume(run, last_path, key, fingerprint, device)
@@ -240,12 +266,11 @@ def fit(
         )
         if run.scheduler is not None:
             run.scheduler.step()
-        val_recon, val_kl = evaluate(run.model, val_tensors, config.beta, device)
-        val_metric = val_recon + config.beta * val_kl
+        validation = _validate(run.model, val_tensors, val_targets, config, device)
+        val_recon, val_kl, val_metric = (validation[k] for k in ("val_recon", "val_kl", "val"))
         row = {
             "epoch": epoch, "beta": beta, "recon": recon_mean, "kl": kl_mean,
-            "total": total_mean, "val_recon": val_recon, "val_kl": val_kl, "val": val_metric,
-            "seconds": round(time.monotonic() - started, 2),
+            "total": total_mean, **validation, "seconds": round(time.monotonic() - started, 2),
             **({"ar": ar_mean} if targets is not None else {}),
         }
         log.info(

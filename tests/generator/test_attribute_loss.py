@@ -124,6 +124,44 @@ def test_training_with_the_option_records_it_and_orders_the_axis(hairpin_sets,
     history = pd.DataFrame(checkpoint["history"])
     assert "ar" in history and (history["ar"] > 0).all()
     assert history["ar"].iloc[-1] < history["ar"].iloc[0]  # the axes learn the order
+    # the kept epoch is the best on the whole validation objective, AR term included
+    assert (history["val_ar"] > 0).all()
+    np.testing.assert_allclose(history["val"], history["val_recon"] + history["val_kl"]
+                               + 10.0 * history["val_ar"])
+    assert checkpoint["best_epoch"] == int(history.loc[history["val"].idxmin(), "epoch"])
     saved = read_checkpoint(tmp_path / "ar.pt")
     assert saved["config"]["attribute_regularisation"] == tied
     assert saved["config"]["ar_gamma"] == 10.0
+
+
+def test_the_term_sees_the_whole_range_even_when_a_batch_holds_one_length() -> None:
+    """Training batches group molecules of similar length; an attribute that follows length
+    (stem length, mature positions) is then nearly constant inside a batch, and its sign pairs
+    say nothing. The term must draw its molecules from the whole training set instead."""
+
+    class Recorder(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.weight = torch.nn.Parameter(torch.ones(()))
+            self.seen: list[torch.Tensor] = []
+
+        def encode(self, images, conditions):
+            self.seen.append(images[:, 0, 0, 0].detach().clone())
+            mu = self.weight * images[:, 0, 0, :2]
+            return mu, torch.zeros_like(mu)
+
+    n = 200
+    length = torch.arange(n, dtype=torch.float32)  # the attribute, one value per molecule
+    images = torch.zeros(n, 3, 25, 100)
+    images[:, 0, 0, 0] = length / n  # each molecule identifies itself through a pixel
+    tensors = (images, torch.zeros(n, 1, dtype=torch.long), None, None)
+    config = CVAETrainConfig.from_dict(tiny_settings(attribute_regularisation={"stem_length": 0}))
+    model = Recorder()
+    batch = torch.arange(10)  # ten molecules of nearly the same length
+    term = steps._tied_term(model, tensors, length[:, None], batch, config, [3],
+                            torch.Generator().manual_seed(0), torch.device("cpu"))
+    seen = torch.round(model.seen[0] * n)
+    assert len(seen) == len(batch) and term.requires_grad
+    assert seen.max() - seen.min() > 50  # molecules from across the range, not the batch
+    pairs = torch.sign(seen[:, None] - seen[None, :]) != 0
+    assert pairs.float().mean() > 0.8  # nearly every pair carries an order to learn
