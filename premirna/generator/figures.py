@@ -74,17 +74,19 @@ def plot_reconstructions(
 def plot_traversals(
     frame: pd.DataFrame, decoded: Decoded, path: str | Path, max_dimensions: int = 16
 ) -> None:
-    """One row per latent dimension: the first sample's image at every value of the grid."""
+    """One row per latent dimension: the first sample's image at every step of the grid (its
+    value in SD on the first row when every dimension shares the grid, else the step)."""
     plt = pyplot()
     first = frame["sample"].to_numpy() == 0
     dims = sorted(frame["dimension"].unique())[:max_dimensions]
-    values = sorted(frame["value"].unique())
-    fig, axes = plt.subplots(len(dims), len(values), squeeze=False,
-                             figsize=(min(9.0, 1.4 * len(values)), 0.5 * len(dims) + 0.8))
+    steps = sorted(frame["step"].unique())
+    shared = frame.groupby("step")["value"].nunique().max() == 1
+    fig, axes = plt.subplots(len(dims), len(steps), squeeze=False,
+                             figsize=(min(9.0, 1.4 * len(steps)), 0.5 * len(dims) + 0.8))
     for r, d in enumerate(dims):
-        for c, v in enumerate(values):
+        for c, step in enumerate(steps):
             index = np.flatnonzero(first & (frame["dimension"].to_numpy() == d)
-                                   & np.isclose(frame["value"].to_numpy(), v))[0]
+                                   & (frame["step"].to_numpy() == step))[0]
             ax = axes[r, c]
             ax.imshow(decoded.images[index], interpolation="nearest", aspect="auto")
             ax.set_xticks([])
@@ -92,7 +94,8 @@ def plot_traversals(
             if c == 0:
                 ax.set_ylabel(f"z{d}", rotation=0, ha="right", va="center", fontsize=9)
             if r == 0:
-                ax.set_title(f"{v:+.1f} SD", fontsize=9)
+                value = frame["value"].to_numpy()[index]
+                ax.set_title(f"{value:+.1f} SD" if shared else f"step {step + 1}", fontsize=9)
     fig.suptitle("Latent traversals (pre-miRNA class; other dimensions 0)", fontsize=9)
     fig.tight_layout()
     save_figure(fig, path)

@@ -16,8 +16,8 @@ unpaired (`premirna.generator.refine`, `refine_steps`; the decoder's own sequenc
 `raw_sequence`). `generate` makes N molecules per configured condition (z from the prior, or from
 the posterior of training molecules in the requested bins: `latent`), molecules around chosen
 real ones (their posterior, widened by `around_scale`), and latent traversals (every dimension
-from -3 to +3 SD with the others at 0), re-folded so that the interpretation stage can read what
-each dimension changes.
+from -3 to +3 SD, or across the training pre-miRNAs' span on it, with the others at 0),
+re-folded so that the interpretation stage can read what each dimension changes.
 """
 
 from __future__ import annotations
@@ -96,7 +96,11 @@ class GenerateConfig(Settings):
     around_scale: float = 1.0  # multiplies the posterior SD around a real molecule
     traversal_steps: int = 7  # grid points from -3 to +3 SD per latent dimension
     traversal_samples: int = 8  # molecules per grid point (same noise at every point)
-    traversal_range: float = 3.0  # the grid spans -range .. +range SD
+    traversal_range: float = 3.0  # the grid spans -range .. +range SD (traversal_span: prior)
+    traversal_span: str = "prior"  # "prior": -range .. +range SD around 0 on every dimension;
+    # "data": from the 1st to the 99th percentile of the training pre-miRNAs' posterior means on
+    # that dimension, where the molecules are (an axis tied to an attribute by AR-VAE training
+    # is not centred on 0, and past its data it extrapolates)
     refine_steps: int = 20  # steps of the repair walk (generator.refine) that changes unpaired
     # nucleotides until the molecule folds as drawn; 0 = keep the decoder's sequences as they are
     resample_rounds: int = 10  # rounds of redrawing (new z, new noise) the molecules whose drawn
@@ -109,6 +113,9 @@ class GenerateConfig(Settings):
     def check(self) -> None:
         if self.latent not in ("prior", "posterior"):
             raise ValueError(f"generate.latent: 'prior' or 'posterior', not {self.latent!r}")
+        if self.traversal_span not in ("prior", "data"):
+            raise ValueError("generate.traversal_span: 'prior' or 'data', not "
+                             f"{self.traversal_span!r}")
 
     @property
     def decoding(self) -> Decoding:
@@ -161,32 +168,36 @@ def traverse(
     config: GenerateConfig,
     fold: FoldSettings = DEFAULT_FOLD,
     processes: int = 1,
+    spans: np.ndarray | None = None,
 ) -> tuple[pd.DataFrame, Decoded]:
-    """Latent traversals: for every dimension, z = value * e_d for `traversal_steps` values from
-    -range to +range (other dimensions 0), pre-miRNA class, attributes unspecified,
+    """Latent traversals: for every dimension d, z = value * e_d for `traversal_steps` values
+    from -range to +range (other dimensions 0), or from `spans[d, 0]` to `spans[d, 1]` when
+    `spans` (latent_dim x 2) is given; pre-miRNA class, attributes unspecified,
     `traversal_samples` molecules per value drawn with the same noise at every value. Returns the
-    table of re-folded attributes (dimension, value, sample, ..., `TRAVERSAL_ATTRIBUTES`) and the
-    decoded molecules in table order."""
+    table of re-folded attributes (dimension, step, value, sample, ..., `TRAVERSAL_ATTRIBUTES`)
+    and the decoded molecules in table order."""
     dim = model.config.latent_dim
-    values = np.linspace(-config.traversal_range, config.traversal_range, config.traversal_steps)
+    if spans is None:
+        spans = np.tile([-config.traversal_range, config.traversal_range], (dim, 1))
     n_samples = config.traversal_samples
     generator = torch.Generator().manual_seed(offset(config.seed, "traversal"))
     shape = (n_samples, model.config.columns, model.config.vocabulary)
     noise = gumbel_noise(shape, generator)
     rows, z_all, noise_all = [], [], []
     for d in range(dim):
-        for value in values:
+        for step, value in enumerate(np.linspace(spans[d, 0], spans[d, 1],
+                                                 config.traversal_steps)):
             z = np.zeros((n_samples, dim), dtype=np.float32)
             z[:, d] = value
             z_all.append(z)
             noise_all.append(noise)
-            rows += [(d, float(value), k) for k in range(n_samples)]
+            rows += [(d, step, float(value), k) for k in range(n_samples)]
     z = np.concatenate(z_all)
     conditions = make_conditions(np.ones(len(z), dtype=np.int64), None, checkpoint["bins"])
     decoded = decode_latents(model, z, conditions, config.decoding, noise=torch.cat(noise_all),
                              batch_size=config.batch_size)
-    frame = pd.DataFrame(rows, columns=["dimension", "value", "sample"])
-    frame.insert(0, "id", [f"trav_z{d}_{v:+.1f}_{k}" for d, v, k in rows])
+    frame = pd.DataFrame(rows, columns=["dimension", "step", "value", "sample"])
+    frame.insert(0, "id", [f"trav_z{d}_{step}_{k}" for d, step, _, k in rows])
     frame["sequence"] = decoded.sequences
     frame["intended"] = decoded.structures
     folds = fold_sequences(decoded.sequences, processes=processes, fold=fold)
@@ -311,6 +322,20 @@ def _around(
         log.info("around %s: %d molecules", name, n)
 
 
+def data_spans(
+    posterior: Mapping[str, tuple[np.ndarray, np.ndarray]], table: pd.DataFrame,
+    low: float = 1.0, high: float = 99.0,
+) -> np.ndarray:
+    """latent_dim x 2: the `low` and `high` percentiles of the posterior means of the training
+    pre-miRNAs in `posterior` (id -> (mean, SD)) on every latent dimension."""
+    labels = table["label"].astype(int)
+    means = np.array([mu for name, (mu, _) in posterior.items() if labels.get(name) == 1])
+    if not len(means):
+        raise ValueError("generate.traversal_span data: no training pre-miRNA to take the span "
+                         "from")
+    return np.percentile(means, [low, high], axis=0).T
+
+
 def generate(
     model_path: str | Path,
     folded_tsv: str | Path,
@@ -347,7 +372,11 @@ def generate(
     if around:
         _around(ctx, around, image_npz, table, out)
     frame = out.write(outputs)
-    traversal, decoded = traverse(model, checkpoint, config, fold, processes)
+    spans = None
+    if config.traversal_span == "data":
+        spans = data_spans(posterior if posterior is not None else training_posteriors(
+            model, checkpoint, binned_reference(table, checkpoint), image_npz, table), table)
+    traversal, decoded = traverse(model, checkpoint, config, fold, processes, spans)
     write_tsv(traversal, outputs["traversals"])
     plot_traversals(traversal, decoded, outputs["traversal_figure"])
     return {"generated": len(frame), "traversal_molecules": len(traversal)}

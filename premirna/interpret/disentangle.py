@@ -232,10 +232,13 @@ def traversal_monotonicity(
     threshold: float = 0.9, judge: Judge | None = None,
 ) -> pd.DataFrame:
     """One row per (latent dimension, attribute of `attributes` that the traversal table holds,
-    and every tied attribute): n, Spearman's rho of the refolded attribute
-    with the position along the axis (over every sample), whether the attribute is tied to the
-    dimension and, if so, whether |rho| >= `threshold` ("yes"/"no"); with `judge`, the share of
-    the dimension's molecules (sequence, refolded structure) it scores above 0.5."""
+    and every tied attribute): n; Spearman's rho of the refolded attribute with the position
+    along the axis over every molecule (`spearman`: the trend and the decoder's sampling noise
+    at each point together) and of its mean at each point (`spearman_means`: the trend alone,
+    what "the attribute changes monotonically along the axis" asks); whether the attribute is
+    tied to the dimension and, if so, whether |`spearman_means`| >= `threshold` ("yes"/"no");
+    with `judge`, the share of the dimension's molecules (sequence, refolded structure) it
+    scores above 0.5."""
     from scipy.stats import spearmanr
 
     tied = dict(tied or {})
@@ -251,14 +254,21 @@ def traversal_monotonicity(
             values = part[name].to_numpy(dtype=float) if name in part else np.full(len(part),
                                                                                    np.nan)
             ok, position = np.isfinite(values), part["value"].to_numpy(dtype=float)
-            rho = math.nan
-            if ok.sum() >= 3 and np.ptp(values[ok]) > 0 and np.ptp(position[ok]) > 0:
-                rho = float(spearmanr(position[ok], values[ok])[0])
+            means = pd.Series(values[ok]).groupby(position[ok]).mean()
+            rho, rho_means = (_spearman(position[ok], values[ok], spearmanr),
+                              _spearman(means.index.to_numpy(), means.to_numpy(), spearmanr))
             is_tied = tied.get(name) == int(dim)
-            monotone = ("" if not is_tied else "not measured" if math.isnan(rho)
-                        else "yes" if abs(rho) >= threshold else "no")
+            monotone = ("" if not is_tied else "not measured" if math.isnan(rho_means)
+                        else "yes" if abs(rho_means) >= threshold else "no")
             rows.append({"dimension": int(dim), "attribute": name, "n": int(ok.sum()),
-                         "spearman": rho, "tied": is_tied, "monotone": monotone,
-                         "judge_share": share.get(dim, math.nan)})
-    return pd.DataFrame(rows, columns=["dimension", "attribute", "n", "spearman", "tied",
-                                       "monotone", "judge_share"])
+                         "spearman": rho, "spearman_means": rho_means, "tied": is_tied,
+                         "monotone": monotone, "judge_share": share.get(dim, math.nan)})
+    return pd.DataFrame(rows, columns=["dimension", "attribute", "n", "spearman",
+                                       "spearman_means", "tied", "monotone", "judge_share"])
+
+
+def _spearman(x: np.ndarray, y: np.ndarray, spearmanr: Callable) -> float:
+    """Spearman's rho of x and y; NaN with fewer than 3 points or a constant side."""
+    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return math.nan
+    return float(spearmanr(x, y)[0])

@@ -88,7 +88,7 @@ def plot_traversals(
             mean = part.groupby(step)[name].mean()
             axis.plot(mean.index, mean.to_numpy(), color=colour, lw=1, label=f"z{dim}")
         axis.set_title(ATTRIBUTES.get(name, name), fontsize=9)
-        axis.set_xlabel("position along the dimension (SD)", fontsize=9)
+        axis.set_xlabel("position along the dimension (z)", fontsize=9)
         axis.tick_params(labelsize=9)
     for axis in axes.ravel()[len(shown):]:
         axis.axis("off")

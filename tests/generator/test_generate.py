@@ -25,7 +25,12 @@ from premirna.generator.conditions import (
     make_conditions,
     parse_conditions,
 )
-from premirna.generator.generate import GenerateConfig, around_molecules, generate
+from premirna.generator.generate import (
+    GenerateConfig,
+    around_molecules,
+    data_spans,
+    generate,
+)
 from premirna.generator.network import CVAE
 from premirna.generator.posterior import load_cvae, posterior_latents, training_posteriors
 from premirna.generator.request import drawn_attributes, match_request
@@ -221,6 +226,36 @@ def test_latents_from_the_aggregate_posterior(trained: dict[str, Path], tmp_path
     with pytest.raises(ValueError, match="'prior' or 'posterior'"):
         generate(trained["model"], trained["folded"], images, outputs,
                    {**config, "latent": "flow"})
+
+
+def test_traversals_over_the_span_of_the_data(trained: dict[str, Path], tmp_path: Path) -> None:
+    model, checkpoint = load_cvae(trained["model"])
+    table = read_folded(trained["folded"])
+    images = [trained[s] for s in ("train", "val", "test")]
+    posterior = training_posteriors(model, checkpoint, binned_reference(table, checkpoint),
+                                    images, table)
+    spans = data_spans(posterior, table)
+    means = np.array([mu for name, (mu, _) in posterior.items() if table.loc[name, "label"] == 1])
+    assert spans.shape == (model.config.latent_dim, 2)
+    # inside the pre-miRNAs' own range on every axis, not a fixed +-3 SD
+    assert (spans[:, 0] >= means.min(0)).all() and (spans[:, 1] <= means.max(0)).all()
+    assert (spans[:, 0] < spans[:, 1]).all()
+    with pytest.raises(ValueError, match="no training pre-miRNA"):
+        data_spans({}, table)
+
+    outputs = {n: tmp_path / n for n in OUTPUT_NAMES}
+    config = {"n_per_condition": 1, "around": 0, "traversal_steps": 3, "traversal_samples": 2,
+              "traversal_span": "data", "seed": 5}
+    generate(trained["model"], trained["folded"], images, outputs, config)
+    traversals = pd.read_csv(outputs["traversals"], sep="\t")
+    assert traversals["id"].is_unique
+    for d, part in traversals.groupby("dimension"):
+        ends = part.groupby("step")["value"].first()
+        np.testing.assert_allclose([ends.iloc[0], ends.iloc[-1]], spans[d], rtol=1e-5)
+    assert list(traversals.groupby("step").size()) == [2 * model.config.latent_dim] * 3
+    with pytest.raises(ValueError, match="'prior' or 'data'"):
+        generate(trained["model"], trained["folded"], images, outputs,
+                 {**config, "traversal_span": "wide"})
 
 
 def test_generate_stage(trained: dict[str, Path], tmp_path: Path) -> None:

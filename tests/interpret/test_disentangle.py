@@ -138,9 +138,16 @@ def test_traversal_monotonicity_judges_the_tied_axes() -> None:
                                    tied={"gc": 0, "stem_length": 2, "mature_5p_start": 1},
                                    judge=judge).set_index(["dimension", "attribute"])
     assert table.loc[(0, "gc"), "spearman"] > 0.9 and table.loc[(0, "gc"), "monotone"] == "yes"
+    # z1 moves stem length by 1 per SD under noise of SD 2: the molecules scatter (pooled rho
+    # well below 0.9) while the mean at each point rises steadily
+    assert table.loc[(1, "stem_length"), "spearman"] < 0.8
+    assert table.loc[(1, "stem_length"), "spearman_means"] > 0.9
     assert table.loc[(2, "stem_length"), "monotone"] == "no"  # tied, but z2 does not move it
     assert table.loc[(1, "stem_length"), "monotone"] == ""  # not tied to z1
     assert table.loc[(1, "mature_5p_start"), "monotone"] == "not measured"
+    # tied to z1 and noisy: judged by the means, so "yes"
+    noisy = traversal_monotonicity(traversals, ["stem_length"], tied={"stem_length": 1})
+    assert noisy.set_index(["dimension", "attribute"]).loc[(1, "stem_length"), "monotone"] == "yes"
     assert table.loc[(0, "gc"), "judge_share"] == 1.0
     assert table.loc[(1, "gc"), "judge_share"] == 0.0
     empty = traversal_monotonicity(pd.DataFrame(columns=["dimension", "value"]), ["gc"])

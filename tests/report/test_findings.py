@@ -86,3 +86,25 @@ def test_determinants_and_latent_factors_become_claims_negative_ones_included(tm
     assert by_claim["One latent factor carries loop size (tied to z1 in training)."] == "yes"
     assert by_claim["One latent factor carries gc."] == "not supported"  # untied, MIG < 0.3
     assert len(findings) == 5 and (findings["citation"] != "").all()
+
+
+def test_tied_traversals_become_claims(tmp_path):
+    from premirna.interpret.disentangle import traversal_monotonicity
+
+    rng = np.random.default_rng(2)
+    rows = [{"dimension": d, "value": v, "sample": k, "sequence": "GGGAAACCC",
+             "refolded": "(((...)))",
+             "gc": 0.5 + (0.02 * v if d == 0 else 0) + rng.normal(0, 0.03),
+             "loop_size": 6 + rng.normal(0, 1)}
+            for d in range(2) for v in np.linspace(-2, 2, 7) for k in range(8)]
+    path = tmp_path / "traversal_monotonicity.tsv"
+    traversal_monotonicity(pd.DataFrame(rows), ["gc", "loop_size"],
+                           tied={"gc": 0, "loop_size": 1, "mature_3p_start": 2},
+                           judge=lambda seqs, structs: np.full(len(seqs), 0.8)).to_csv(
+        path, sep="\t", index=False)
+    findings = findings_table({"monotonicity": path}).set_index("claim")
+    assert len(findings) == 2  # the tied pairs the traversals hold; untied pairs make no claim
+    gc = findings.loc["Moving z0 changes gc monotonically (traversal, refolded)."]
+    assert gc["supported"] == "yes" and "judge calls 1.00" in gc["strength"]
+    loop = findings.loc["Moving z1 changes loop size monotonically (traversal, refolded)."]
+    assert loop["supported"] == "not supported"  # z1 does not move it

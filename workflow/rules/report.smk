@@ -19,6 +19,7 @@ rule report_summary:
         statistics=rules.interpret_cnn.output.statistics,
         determinants=rules.interpret_determinants.output.determinants,
         disentanglement=rules.interpret_cvae.output.disentanglement,
+        monotonicity=rules.interpret_cvae.output.monotonicity,
     output:
         html=report(
             "results/report/summary.html",
