@@ -239,8 +239,6 @@ def traversal_monotonicity(
     tied to the dimension and, if so, whether |`spearman_means`| >= `threshold` ("yes"/"no");
     with `judge`, the share of the dimension's molecules (sequence, refolded structure) it
     scores above 0.5."""
-    from scipy.stats import spearmanr
-
     tied = dict(tied or {})
     names = list(dict.fromkeys([*(a for a in attributes if a in traversals), *tied]))
     share: dict[int, float] = {}
@@ -255,8 +253,8 @@ def traversal_monotonicity(
                                                                                    np.nan)
             ok, position = np.isfinite(values), part["value"].to_numpy(dtype=float)
             means = pd.Series(values[ok]).groupby(position[ok]).mean()
-            rho, rho_means = (_spearman(position[ok], values[ok], spearmanr),
-                              _spearman(means.index.to_numpy(), means.to_numpy(), spearmanr))
+            rho, rho_means = (_spearman(position[ok], values[ok]),
+                              _spearman(means.index.to_numpy(), means.to_numpy()))
             is_tied = tied.get(name) == int(dim)
             monotone = ("" if not is_tied else "not measured" if math.isnan(rho_means)
                         else "yes" if abs(rho_means) >= threshold else "no")
@@ -267,8 +265,10 @@ def traversal_monotonicity(
                                        "spearman_means", "tied", "monotone", "judge_share"])
 
 
-def _spearman(x: np.ndarray, y: np.ndarray, spearmanr: Callable) -> float:
+def _spearman(x: np.ndarray, y: np.ndarray) -> float:
     """Spearman's rho of x and y; NaN with fewer than 3 points or a constant side."""
+    from scipy.stats import spearmanr
+
     if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
         return math.nan
     return float(spearmanr(x, y)[0])
