@@ -96,7 +96,8 @@ def main() -> None:
     parser.add_argument("--architecture", default="hairpin", choices=["hairpin", "deepmir"])
     parser.add_argument("--folds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--set", nargs="*", default=[], help="config overrides key=value")
+    parser.add_argument("--set", nargs="*", action="extend", default=[],
+                        help="config overrides key=value (repeat or list them; all apply)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--processes", type=int, default=2, help="folding processes")
     parser.add_argument("--cache", default=RESULTS / "deepmirgene_human_images.npz")

@@ -175,7 +175,8 @@ def logit(p: np.ndarray) -> np.ndarray:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1])
-    parser.add_argument("--set", nargs="*", default=[], help="CNN config overrides key=value")
+    parser.add_argument("--set", nargs="*", action="extend", default=[],
+                        help="CNN config overrides key=value (repeat or list them; all apply)")
     parser.add_argument("--pretrain", help="npz of pre-training images (bench_cnn_pretrain_set)")
     parser.add_argument("--checkpoints", type=Path, help="shared pre-training checkpoints")
     parser.add_argument("--shuffles", type=int, default=20)

@@ -65,7 +65,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--architecture", default="hairpin", choices=["hairpin", "deepmir"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1])
-    parser.add_argument("--set", nargs="*", default=[], help="config overrides key=value")
+    parser.add_argument("--set", nargs="*", action="extend", default=[],
+                        help="config overrides key=value (repeat or list them; all apply)")
     parser.add_argument("--pretrain", help="npz of pre-training images (ids, images, labels)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--pretrain-epochs", type=int, default=6,

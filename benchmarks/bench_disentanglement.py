@@ -125,7 +125,8 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=WORK / "disentanglement")
     parser.add_argument("--tie", nargs="*", default=list(DEFAULT_TIES),
                         help="attribute=dimension pairs tied by the AR-VAE model")
-    parser.add_argument("--set", nargs="*", default=[], help="section.key=value overrides")
+    parser.add_argument("--set", nargs="*", action="extend", default=[],
+                        help="section.key=value overrides (repeat or list them; all apply)")
     parser.add_argument("--reuse-model", action="store_true",
                         help="keep an AR-VAE model already trained in --workdir")
     parser.add_argument("--no-traversals", action="store_true",

@@ -136,7 +136,8 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=WORK / "generation")
     parser.add_argument("--results", type=Path, default=REPO / "results",
                         help="a finished pipeline's results folder to take the inputs from")
-    parser.add_argument("--set", nargs="*", default=[], help="section.key=value overrides")
+    parser.add_argument("--set", nargs="*", action="extend", default=[],
+                        help="section.key=value overrides (repeat or list them; all apply)")
     parser.add_argument("--reuse-model", action="store_true",
                         help="keep a trained model in --workdir (only generate and validate)")
     parser.add_argument("--validate-only", action="store_true",
