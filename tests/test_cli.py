@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import DATA, REPO
+from conftest import DATA
 
 LET7A1 = "UGGGAUGAGGUAGUAGGUUGUAUAGUUUUAGGGUCACACCCACCACUGGGAGAUAACUAUACAAUCUACUGUCUUUCC"
 
@@ -125,15 +125,3 @@ def test_classify_prints_probabilities_to_four_decimals(tiny_cnn, tmp_path):
     for text in probabilities:
         assert 0.0 <= float(text) <= 1.0
         assert len(text.split(".")[-1]) <= 4, text
-
-
-@pytest.mark.parametrize("overlay", ["allspecies.yaml", "disentangled.yaml"])
-def test_the_shipped_config_overlays_pass_check_config(overlay):
-    from premirna.data.config_checks import check_config_files
-
-    config_dir = REPO / "config"
-    merged = check_config_files([config_dir / "config.yaml", config_dir / overlay])
-    if overlay == "disentangled.yaml":  # the overlay's keys win, the rest is the default's
-        assert merged["train_cvae"]["attributes"] == []
-        assert merged["train_cvae"]["epochs"] == 60
-        assert merged["generate"]["traversal_span"] == "data"

@@ -94,7 +94,7 @@ class GenerateConfig(Settings):
     # first k test-split pre-miRNAs (by id)
     n_around: int = 20  # molecules per real molecule in `around`
     around_scale: float = 1.0  # multiplies the posterior SD around a real molecule
-    traversal_steps: int = 7  # grid points from -3 to +3 SD per latent dimension
+    traversal_steps: int = 7  # grid points per latent dimension, over `traversal_span`
     traversal_samples: int = 8  # molecules per grid point (same noise at every point)
     traversal_range: float = 3.0  # the grid spans -range .. +range SD (traversal_span: prior)
     traversal_span: str = "prior"  # "prior": -range .. +range SD around 0 on every dimension;
