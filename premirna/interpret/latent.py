@@ -26,7 +26,6 @@ import pandas as pd
 
 from premirna.core.settings import Settings, check_bounds
 from premirna.rna.attributes import hairpin_attribute_frame
-from premirna.rna.structure import central_hairpin_loop
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +40,7 @@ ATTRIBUTES: dict[str, str] = {
     "mature_5p_start": "start of the 5p miRNA (5' flank length)",
     "mature_3p_start": "start of the 3p miRNA (Dicer's cut on the 3' arm)",
     "mature_loop_distance": "distance from the 5p miRNA to the terminal loop",
+    "mature_3p_loop_distance": "distance from the terminal loop to the 3p miRNA (Dicer's cut)",
     "duplex_asymmetry": "duplex-end asymmetry (5p end minus 3p end, kcal/mol)",
 }
 
@@ -91,30 +91,13 @@ class LatentConfig(Settings):
 
 
 def hairpin_attributes(folded: pd.DataFrame) -> pd.DataFrame:
-    """The attributes of `ATTRIBUTES` per molecule, from the fold table (docs/ARCHITECTURE.md).
-
-    All but one come from `premirna.rna.attributes.hairpin_attribute_frame`: the fold stage's
+    """The attributes of `ATTRIBUTES` per molecule, from the fold table
+    (`premirna.rna.attributes.hairpin_attribute_frame`, docs/ARCHITECTURE.md): the fold stage's
     columns as they are, miRBase's 1-based starts of the 5p miRNA (Drosha's cut: how long the 5'
-    flank is) and of the 3p miRNA, and the duplex-end asymmetry. `mature_loop_distance` is the
-    number of nucleotides between the 5p miRNA's last nucleotide and the first nucleotide of the
-    terminal loop (Dicer measures from the loop, Gu et al. 2012, Cell 151:900). NaN where
-    miRBase gives no such miRNA (negatives, single-arm entries).
+    flank is) and of the 3p miRNA, the distances of both miRNAs from the terminal loop, and the
+    duplex-end asymmetry. NaN where miRBase gives no such miRNA (negatives, single-arm entries).
     """
-    frame = hairpin_attribute_frame(folded, [a for a in ATTRIBUTES
-                                             if a != "mature_loop_distance"])
-    end = pd.to_numeric(folded.get("mature_5p_end", pd.Series(np.nan, index=folded.index)),
-                        errors="coerce")
-    distance = []
-    for structure, last in zip(folded["structure"], end, strict=True):
-        loop = central_hairpin_loop(str(structure)) if isinstance(structure, str) else None
-        if loop is None or pd.isna(last):
-            distance.append(np.nan)
-        else:
-            # loop[0] is the 0-based closing nucleotide: the loop starts at loop[0] + 1 (0-based),
-            # i.e. loop[0] + 2 (1-based); nucleotides strictly between: loop[0] + 1 - last.
-            distance.append(float(loop[0] + 1 - last))
-    frame["mature_loop_distance"] = distance
-    return frame[list(ATTRIBUTES)]
+    return hairpin_attribute_frame(folded, list(ATTRIBUTES))
 
 
 def benjamini_hochberg(p_values: np.ndarray) -> np.ndarray:

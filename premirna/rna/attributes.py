@@ -6,7 +6,12 @@ The fold stage's columns are used as they are (length, stem length, terminal-loo
 per nt, bulges). From miRBase's 1-based mature positions come the start of the 5p miRNA (Drosha's
 cut: the 5' flank) and the start of the 3p miRNA (Dicer's cut on the 3' arm), and from the
 0-based spans of both strands the duplex-end asymmetry of `premirna.rna.duplex` (Khvorova,
-Reynolds & Jayasena 2003). Where miRBase names only one arm, the other is inferred from the
+Reynolds & Jayasena 2003). The loop distances count the nucleotides between a miRNA and the
+terminal loop the encoder draws (`central_hairpin_loop`): from the 5p miRNA's last nucleotide to
+the loop (`mature_loop_distance`), and from the loop to the 3p miRNA's first nucleotide
+(`mature_3p_loop_distance`, the loop side of Dicer's cut: Dicer measures from the loop as well as
+from the 5' end, Gu et al. 2012, Cell 151:900). Unlike the mature starts, they do not grow with
+the hairpin's length or flanks. Where miRBase names only one arm, the other is inferred from the
 2-nt 3' overhangs that Drosha and Dicer leave at both ends of the duplex (Lee et al. 2003,
 Nature 425:415; Bernstein et al. 2001, Nature 409:363). Missing values are NaN (negatives have
 no mature positions).
@@ -21,14 +26,16 @@ import pandas as pd
 
 from premirna.rna.duplex import duplex_asymmetry
 from premirna.rna.folding import DEFAULT_FOLD, FoldSettings
-from premirna.rna.structure import pair_table
+from premirna.rna.structure import central_hairpin_loop, pair_table
 
 #: Columns of the fold table taken as they are.
 FOLD_COLUMNS: tuple[str, ...] = ("length", "stem_length", "loop_size", "gc", "mfe_per_nt",
                                  "bulges")
+#: Distances in nucleotides between a mature miRNA and the terminal loop, per arm.
+LOOP_DISTANCES: tuple[str, ...] = ("mature_loop_distance", "mature_3p_loop_distance")
 #: Every attribute `hairpin_attribute_frame` returns.
 NAMED_ATTRIBUTES: tuple[str, ...] = (*FOLD_COLUMNS, "mature_5p_start", "mature_3p_start",
-                                     "duplex_asymmetry")
+                                     *LOOP_DISTANCES, "duplex_asymmetry")
 
 Span = tuple[int, int]
 
@@ -100,6 +107,25 @@ def duplex_asymmetries(folded: pd.DataFrame, fold: FoldSettings = DEFAULT_FOLD) 
     return out
 
 
+def loop_distances(folded: pd.DataFrame) -> pd.DataFrame:
+    """`LOOP_DISTANCES` of every row (NaN without a terminal loop or the miRNA's annotation).
+
+    With the loop closed by the 0-based pair (i, j), the loop's first nucleotide is i + 2 and its
+    last j (1-based), so i + 1 - end nucleotides lie between a 5p miRNA ending at 1-based `end`
+    and the loop, and start - j - 1 between the loop and a 3p miRNA starting at 1-based `start`;
+    negative where the miRNA reaches into the loop the fold draws.
+    """
+    end5, start3 = _column(folded, "mature_5p_end"), _column(folded, "mature_3p_start")
+    structures = folded.get("structure", pd.Series(None, index=folded.index))
+    out = pd.DataFrame(np.nan, index=folded.index, columns=list(LOOP_DISTANCES))
+    for k, structure in enumerate(structures):
+        loop = central_hairpin_loop(structure) if isinstance(structure, str) else None
+        if loop is None:
+            continue
+        out.iloc[k] = [loop[0] + 1 - end5.iloc[k], start3.iloc[k] - loop[1] - 1]
+    return out
+
+
 def hairpin_attribute_frame(
     folded: pd.DataFrame, names: tuple[str, ...] | list[str] = NAMED_ATTRIBUTES,
     fold: FoldSettings = DEFAULT_FOLD,
@@ -111,9 +137,12 @@ def hairpin_attribute_frame(
         raise ValueError(f"unknown hairpin attributes {unknown}; choose from "
                          f"{list(NAMED_ATTRIBUTES)}")
     out = pd.DataFrame(index=folded.index)
+    distances = loop_distances(folded) if set(names) & set(LOOP_DISTANCES) else None
     for name in names:
         if name == "duplex_asymmetry":
             out[name] = duplex_asymmetries(folded, fold)
+        elif name in LOOP_DISTANCES:
+            out[name] = distances[name]
         else:
             out[name] = _column(folded, name)
     return out

@@ -130,7 +130,8 @@ def test_hairpin_attributes_from_a_fold_table():
     assert attributes.loc[0, "mature_5p_start"] == 4
     assert np.isnan(attributes.loc[1, "mature_loop_distance"])
     # no sequence and no 3p annotation in this table: those attributes are missing, not zero
-    assert attributes[["mature_3p_start", "duplex_asymmetry"]].isna().all().all()
+    assert attributes[["mature_3p_start", "mature_3p_loop_distance",
+                       "duplex_asymmetry"]].isna().all().all()
 
 
 def test_duplex_asymmetry_and_the_inferred_3p_arm():
