@@ -41,6 +41,8 @@ class CVAETrainConfig(Settings):
     # latent dimension it is tied to (AR-VAE, Pati & Lerch 2021); empty = off
     ar_gamma: float = 10.0  # weight of each tied attribute's term (AR-VAE's gamma)
     ar_delta: float = 10.0  # sharpness of tanh(delta * difference of z_d) (AR-VAE's delta)
+    tc_weight: float = 0.0  # extra weight on the total correlation of q(z) (beta-TCVAE, Chen
+    # et al. 2018): dimensions that carry the same thing are penalised; 0 = off
     seed: int = 20191108  # seeds initialisation, shuffling, dropout and the latent noise
     threads: int = 1  # torch CPU threads
     device: str = "auto"  # "auto" (CUDA if available), "cpu" or "cuda"
@@ -75,7 +77,7 @@ class CVAETrainConfig(Settings):
         )
         if self.lr_schedule not in ("cosine", "none"):
             raise ValueError(f"train_cvae.lr_schedule {self.lr_schedule!r}: cosine or none")
-        check_bounds(self, at_least={"ar_gamma": 0}, above={"ar_delta": 0})
+        check_bounds(self, at_least={"ar_gamma": 0, "tc_weight": 0}, above={"ar_delta": 0})
         self._check_ties()
 
     def _check_ties(self) -> None:

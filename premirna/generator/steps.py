@@ -12,6 +12,7 @@ from premirna.generator.config import CVAETrainConfig
 from premirna.generator.data import HairpinSet
 from premirna.generator.network import CVAE
 from premirna.generator.tokens import teacher_inputs, token_lengths
+from premirna.generator.total_correlation import total_correlation
 from premirna.training.tensors import images_to_tensor
 
 
@@ -101,38 +102,73 @@ def evaluate(
 
 
 @torch.no_grad()
+def _posteriors(
+    model: CVAE, tensors: tuple[torch.Tensor, ...], device: torch.device, batch_size: int = 256,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """mu and logvar of every molecule of `tensors` under its own conditions."""
+    model.eval()
+    images, conditions = tensors[0], tensors[1]
+    parts = [model.encode(images[lo : lo + batch_size].to(device),
+                          conditions[lo : lo + batch_size].to(device))
+             for lo in range(0, len(images), batch_size)]
+    return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+
+
+@torch.no_grad()
 def validation_tied_term(
     model: CVAE, tensors: tuple[torch.Tensor, ...], targets: torch.Tensor,
-    config: CVAETrainConfig, device: torch.device, batch_size: int = 256,
+    config: CVAETrainConfig, device: torch.device,
 ) -> float:
     """The AR-VAE term over every pair of validation molecules, on their posterior means under
     their own conditions: the part of the training objective that model selection must see too
     (the validation ELBO alone prefers early epochs, before the axes are ordered)."""
-    model.eval()
-    images, conditions = tensors[0], tensors[1]
-    mu = torch.cat([model.encode(images[lo : lo + batch_size].to(device),
-                                 conditions[lo : lo + batch_size].to(device))[0]
-                    for lo in range(0, len(images), batch_size)])
+    mu, _ = _posteriors(model, tensors, device)
     dims = list(config.attribute_regularisation.values())
     return float(attribute_regularisation(mu, targets.to(device), dims, config.ar_delta))
 
 
-def _tied_term(
-    model: CVAE, tensors: tuple[torch.Tensor, ...], targets: torch.Tensor, idx: torch.Tensor,
-    config: CVAETrainConfig, sizes: list[int], generator: torch.Generator, device: torch.device,
-) -> torch.Tensor:
-    """The AR-VAE term of one step, on as many molecules drawn uniformly from the whole training
+@torch.no_grad()
+def validation_total_correlation(
+    model: CVAE, tensors: tuple[torch.Tensor, ...], config: CVAETrainConfig,
+    device: torch.device,
+) -> float:
+    """The total correlation of q(z) over all validation molecules (M = N, so the estimate sees
+    the whole mixture), one sample per molecule drawn with the same noise at every epoch.
+
+    A figure to watch, not to select epochs by: with 16 dimensions and a few hundred molecules
+    it swings from epoch to epoch without a trend (0.28-0.60 nats over epochs 26-56 at
+    tc_weight 4, while the AR term fell steadily; benchmarks/README.md), so adding it to the
+    selection would pick epochs by those swings rather than by the ELBO and the tied axes."""
+    mu, logvar = _posteriors(model, tensors, device)
+    noise = torch.randn(mu.shape, generator=torch.Generator().manual_seed(config.seed))
+    z = mu + torch.exp(0.5 * logvar) * noise.to(device)
+    return float(total_correlation(z, mu, logvar, len(mu)))
+
+
+def _whole_set_terms(
+    model: CVAE, tensors: tuple[torch.Tensor, ...], targets: torch.Tensor | None,
+    idx: torch.Tensor, config: CVAETrainConfig, sizes: list[int], generator: torch.Generator,
+    device: torch.device,
+) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """The AR-VAE term (None without `targets`) and the total correlation of q(z) (None when
+    `tc_weight` is 0) of one step, on as many molecules drawn uniformly from the whole training
     set as the step's batch holds. Not on the batch itself: `length_batches` groups molecules of
     similar length, and within such a batch an attribute that follows length (stem length, the
     mature positions) hardly varies, so the sign pairs that tie it to its axis would be mostly
-    noise. The molecules' posterior means come from the encoder alone (no decoding)."""
+    noise, and a dimension that carries length would look independent of the rest. The
+    molecules' posteriors come from the encoder alone (no decoding)."""
     images, conditions = tensors[0], tensors[1]
     drawn = torch.randint(0, len(images), (len(idx),), generator=generator)
     c = hide_conditions(conditions[drawn], sizes, config.condition_dropout, generator,
                         config.unconditional_rate)
-    mu, _ = model.encode(images[drawn].to(device), c.to(device))
-    dims = list(config.attribute_regularisation.values())
-    return attribute_regularisation(mu, targets[drawn].to(device), dims, config.ar_delta)
+    mu, logvar = model.encode(images[drawn].to(device), c.to(device))
+    ar = tc = None
+    if targets is not None:
+        dims = list(config.attribute_regularisation.values())
+        ar = attribute_regularisation(mu, targets[drawn].to(device), dims, config.ar_delta)
+    if config.tc_weight > 0:
+        tc = total_correlation(model.reparameterize(mu, logvar), mu, logvar, len(images))
+    return ar, tc
 
 
 def train_epoch(
@@ -145,20 +181,22 @@ def train_epoch(
     generator: torch.Generator,
     device: torch.device,
     targets: torch.Tensor | None = None,
-) -> tuple[float, float, float, float]:
-    """One pass over the training molecules: mean reconstruction, KL, loss and attribute
-    regularisation per molecule.
+) -> tuple[float, float, float, float, float]:
+    """One pass over the training molecules: mean reconstruction, KL, loss, attribute
+    regularisation and total correlation per molecule.
 
     `targets` (N x K, NaN = missing) are the attributes tied to latent dimensions by
     `config.attribute_regularisation` (in its order); with none tied, or `targets` None, the
-    AR-VAE term is neither computed nor added and the last value is 0.0.
+    AR-VAE term is neither computed nor added and its value is 0.0. With `config.tc_weight` > 0
+    the estimated total correlation of q(z) (`premirna.generator.total_correlation`), times that
+    weight, is added too (beta-TCVAE, Chen et al. 2018); otherwise the last value is 0.0.
     """
     start_token = model.start_token
     images, conditions, tokens, lengths = tensors
     tied = list(config.attribute_regularisation.values()) if targets is not None else []
     model.train()
     sums = np.zeros(3)
-    ar_sum = 0.0
+    ar_sum = tc_sum = 0.0
     for idx in length_batches(lengths, config.batch_size, generator):
         t, mask = truncate(tokens[idx], lengths[idx])
         c = hide_conditions(conditions[idx], sizes, config.condition_dropout, generator,
@@ -170,10 +208,15 @@ def train_epoch(
         loss, recon, kl = cvae_loss(
             logits, t.to(device), mu, logvar, beta, config.free_bits, mask.to(device)
         )
-        if tied:
-            ar = _tied_term(model, tensors, targets, idx, config, sizes, generator, device)
-            loss = loss + config.ar_gamma * ar
-            ar_sum += float(ar.detach()) * len(idx)
+        if tied or config.tc_weight > 0:
+            ar, tc = _whole_set_terms(model, tensors, targets if tied else None, idx, config,
+                                      sizes, generator, device)
+            if ar is not None:
+                loss = loss + config.ar_gamma * ar
+                ar_sum += float(ar.detach()) * len(idx)
+            if tc is not None:
+                loss = loss + config.tc_weight * tc
+                tc_sum += float(tc.detach()) * len(idx)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if config.grad_clip > 0:
@@ -182,4 +225,4 @@ def train_epoch(
         recon_value, kl_value = float(recon.detach()), float(kl.detach())
         sums += np.array([recon_value, kl_value, recon_value + beta * kl_value]) * len(idx)
     recon_mean, kl_mean, total_mean = (float(v) for v in sums / len(tokens))
-    return recon_mean, kl_mean, total_mean, ar_sum / len(tokens)
+    return recon_mean, kl_mean, total_mean, ar_sum / len(tokens), tc_sum / len(tokens)

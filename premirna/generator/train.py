@@ -62,6 +62,7 @@ from premirna.generator.steps import (
     tensors,
     train_epoch,
     validation_tied_term,
+    validation_total_correlation,
 )
 from premirna.generator.tokens import VOCABULARY
 from premirna.training.checkpoints import read_checkpoint, save_checkpoint, settings_key
@@ -77,14 +78,17 @@ AR_KEYS: tuple[str, ...] = ("attribute_regularisation", "ar_gamma", "ar_delta")
 
 def history_columns(config: CVAETrainConfig) -> list[str]:
     """The history's columns: `HISTORY_COLUMNS`, and `ar` and `val_ar` (the AR-VAE term on the
-    training and on the validation molecules) when attributes are tied to latent dimensions."""
-    return HISTORY_COLUMNS + (["ar", "val_ar"] if config.regularised else [])
+    training and on the validation molecules) when attributes are tied to latent dimensions,
+    `tc` and `val_tc` (the total correlation of q(z)) when that is penalised."""
+    return (HISTORY_COLUMNS + (["ar", "val_ar"] if config.regularised else [])
+            + (["tc", "val_tc"] if config.tc_weight > 0 else []))
 
 
 def _config_key(config: CVAETrainConfig) -> str:
     """What must match for a checkpoint to be resumed: every setting that shapes the training
     (the epochs too: they set the cosine schedule), not the threads or device."""
-    ignore = ("threads", "device") + (() if config.regularised else AR_KEYS)
+    ignore = (("threads", "device") + (() if config.regularised else AR_KEYS)
+              + (() if config.tc_weight > 0 else ("tc_weight",)))
     return settings_key(config.to_dict(), ignore)
 
 
@@ -210,12 +214,15 @@ def _validate(
     config: CVAETrainConfig, device: torch.device,
 ) -> dict[str, float]:
     """The epoch's validation figures. `val`, the loss that selects the kept epoch, is the
-    negative ELBO, plus gamma times the AR-VAE term when attributes are tied (`val_ar`)."""
+    negative ELBO, plus gamma times the AR-VAE term when attributes are tied (`val_ar`). The
+    total correlation of q(z), when it is penalised, is recorded (`val_tc`) but not added."""
     val_recon, val_kl = evaluate(model, val_tensors, config.beta, device)
     row = {"val_recon": val_recon, "val_kl": val_kl, "val": val_recon + config.beta * val_kl}
     if val_targets is not None:
         row["val_ar"] = validation_tied_term(model, val_tensors, val_targets, config, device)
         row["val"] += config.ar_gamma * row["val_ar"]
+    if config.tc_weight > 0:  # recorded, not selected on: see validation_total_correlation
+        row["val_tc"] = validation_total_correlation(model, val_tensors, config, device)
     return row
 
 
@@ -261,7 +268,7 @@ def fit(
         seed_everything(epoch_seed)
         generator = torch.Generator().manual_seed(epoch_seed)
         beta = beta_at(epoch, config)
-        recon_mean, kl_mean, total_mean, ar_mean = train_epoch(
+        recon_mean, kl_mean, total_mean, ar_mean, tc_mean = train_epoch(
             run.model, run.optimizer, train_tensors, config, sizes, beta, generator, device, targets
         )
         if run.scheduler is not None:
@@ -272,6 +279,7 @@ def fit(
             "epoch": epoch, "beta": beta, "recon": recon_mean, "kl": kl_mean,
             "total": total_mean, **validation, "seconds": round(time.monotonic() - started, 2),
             **({"ar": ar_mean} if targets is not None else {}),
+            **({"tc": tc_mean} if config.tc_weight > 0 else {}),
         }
         log.info(
             "epoch %d/%d: beta %.3f recon %.2f KL %.2f | val recon %.2f KL %.2f loss %.2f "

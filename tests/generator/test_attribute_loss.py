@@ -72,7 +72,8 @@ def test_the_regularisation_sums_the_tied_dimensions() -> None:
 def test_the_option_is_off_by_default_and_leaves_the_resume_key_alone() -> None:
     config = CVAETrainConfig()
     assert config.attribute_regularisation == {} and not config.regularised
-    before = {k: v for k, v in config.to_dict().items() if k not in AR_KEYS}
+    # nor does the total-correlation option while it is off (its weight 0)
+    before = {k: v for k, v in config.to_dict().items() if k not in (*AR_KEYS, "tc_weight")}
     assert _config_key(config) == settings_key(before, ("threads", "device"))
     on = CVAETrainConfig.from_dict({"attribute_regularisation": {"gc": 0}})
     assert on.regularised and _config_key(on) != _config_key(config)
@@ -92,10 +93,12 @@ def test_bad_ties_are_refused(tied: dict, match: str) -> None:
 
 def test_targets_come_from_the_fold_table(hairpin_sets) -> None:
     train, _ = hairpin_sets
-    targets = attribute_targets(train, {"stem_length": 1, "gc": 0, "mature_5p_start": 2})
-    assert targets.shape == (len(train), 3) and targets.dtype == torch.float32
+    tied = {"stem_length": 1, "gc": 0, "mature_5p_start": 2, "mature_3p_loop_distance": 3}
+    assert CVAETrainConfig.from_dict({"attribute_regularisation": tied}).regularised
+    targets = attribute_targets(train, tied)
+    assert targets.shape == (len(train), 4) and targets.dtype == torch.float32
     np.testing.assert_allclose(targets[:, 1].numpy(), train.attributes["gc"], rtol=1e-6)
-    assert torch.isnan(targets[:, 2]).all()  # these fold tables carry no miRBase positions
+    assert torch.isnan(targets[:, 2:]).all()  # these fold tables carry no miRBase positions
 
 
 def test_training_without_the_option_never_computes_the_term(hairpin_sets, tmp_path: Path,
@@ -158,10 +161,11 @@ def test_the_term_sees_the_whole_range_even_when_a_batch_holds_one_length() -> N
     config = CVAETrainConfig.from_dict(tiny_settings(attribute_regularisation={"stem_length": 0}))
     model = Recorder()
     batch = torch.arange(10)  # ten molecules of nearly the same length
-    term = steps._tied_term(model, tensors, length[:, None], batch, config, [3],
-                            torch.Generator().manual_seed(0), torch.device("cpu"))
+    term, tc = steps._whole_set_terms(model, tensors, length[:, None], batch, config, [3],
+                                      torch.Generator().manual_seed(0), torch.device("cpu"))
     seen = torch.round(model.seen[0] * n)
     assert len(seen) == len(batch) and term.requires_grad
+    assert tc is None  # tc_weight 0: no total correlation is estimated
     assert seen.max() - seen.min() > 50  # molecules from across the range, not the batch
     pairs = torch.sign(seen[:, None] - seen[None, :]) != 0
     assert pairs.float().mean() > 0.8  # nearly every pair carries an order to learn
