@@ -12,9 +12,9 @@ q(z) is a mixture over the whole training set, which a step never sees; it is es
 molecules drawn uniformly from N with their minibatch stratified sampling (their appendix C.2):
 log q(z_i) ~ log sum_j w_ij q(z_i | x_j), with weight 1/N on the molecule z_i was drawn from and
 (N - 1) / (N (M - 1)) on each other one, and the same per dimension for log q(z_i,d). With M = N
-(a whole validation set) the weights are all 1/N and the mixture is exact. (The constant
-log(N M) of their simpler minibatch-weighted estimate adds (D - 1) log(N M) nats to every value;
-the gradients are the same, the figures would not be.)
+(a whole validation set) the weights are all 1/N and the mixture is exact. (Their simpler
+minibatch-weighted estimate puts 1/(N M) on every term: it adds (D - 1) log(N M) nats to every
+value, and weighs a molecule's own posterior like any other.)
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def gaussian_log_density(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor
 def total_correlation(
     z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, dataset_size: int
 ) -> torch.Tensor:
-    """Minibatch-weighted estimate of the total correlation of q(z), in nats.
+    """Minibatch stratified estimate of the total correlation of q(z), in nats.
 
     `z` (M x D) are samples of q(z | x_i) for M molecules drawn uniformly from `dataset_size`,
     `mu` and `logvar` (M x D) the parameters of those posteriors. Differentiable in all three.
