@@ -1,6 +1,9 @@
 """The interpret_cvae stage: latent factors of the CVAE against hairpin biology, how disentangled
 they are (MIG, DCI: `premirna.interpret.disentangle`) and whether the traversals of the
-dimensions tied to attributes (AR-VAE training) move those attributes monotonically."""
+dimensions tied to attributes (AR-VAE training) move those attributes monotonically. Generated
+molecules have no miRBase annotation: their mature starts are predicted from the refolded loop
+(`premirna.rna.attributes.LoopCounting`, fitted on the training pre-miRNAs and scored on the
+annotated molecules interpreted here), and the monotonicity table says so."""
 
 from __future__ import annotations
 
@@ -32,6 +35,7 @@ from premirna.interpret.latent_figures import (
     plot_probe,
     plot_traversals,
 )
+from premirna.rna.attributes import PREDICTED_STARTS, LoopCounting, loop_counting_accuracy
 from premirna.training.device import use_threads
 
 log = logging.getLogger(__name__)
@@ -72,7 +76,7 @@ def interpret_cvae(
     if missing:
         raise ValueError(f"interpret_cvae: outputs missing {sorted(missing)}")
     use_threads(config.threads)
-    ids, pixels, labels, table = _molecules(images, folded, config)
+    ids, pixels, labels, table, fold_table = _molecules(images, folded, config)
     z, tied = encode_latents(model, pixels, labels, table, config)
     attributes = hairpin_attributes(table.reset_index())
     attributes.index = ids
@@ -90,10 +94,13 @@ def interpret_cvae(
     write_tsv(scores, outputs["disentanglement"])
     plot_disentanglement(scores, outputs["disentanglement_figure"])
     traversal_table = read_traversals(traversals) if traversals else None
-    plot_traversals(traversal_table, config.attributes, outputs["traversal_figure"])
+    traversal_table, measured_as = predicted_starts(traversal_table, fold_table, table)
+    plot_traversals(traversal_table, config.attributes, outputs["traversal_figure"],
+                    predicted=tuple(measured_as))
     monotonicity = traversal_monotonicity(
         traversal_table if traversal_table is not None else pd.DataFrame(
-            columns=["dimension", "value"]), config.attributes, tied, config.monotone_rho, judge)
+            columns=["dimension", "value"]), config.attributes, tied, config.monotone_rho, judge,
+        measured_as)
     write_tsv(monotonicity, outputs["monotonicity"])
     top = strongest_links(links)
     for _, row in top.iterrows():
@@ -113,8 +120,9 @@ def interpret_cvae(
 
 def _molecules(
     images: str | Path, folded: str | Path, config: LatentConfig
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, pd.DataFrame]:
-    """Ids, images, labels of the (chosen) molecules of `images`, and their fold-table rows."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, pd.DataFrame, pd.DataFrame]:
+    """Ids, images, labels of the (chosen) molecules of `images`, their fold-table rows and the
+    whole fold table (indexed by id)."""
     found = read_images(images)
     ids, pixels, labels = found.ids, found.images, found.labels
     if config.n_molecules and config.n_molecules < len(ids):
@@ -126,7 +134,37 @@ def _molecules(
     if absent:
         raise InputError(folded, f"{len(absent)} encoded molecules are not in the fold table",
                          record=absent[0])
-    return ids, pixels, labels, table.loc[ids]
+    return ids, pixels, labels, table.loc[ids], table
+
+
+def predicted_starts(
+    traversals: pd.DataFrame | None, fold_table: pd.DataFrame, molecules: pd.DataFrame
+) -> tuple[pd.DataFrame | None, dict[str, str]]:
+    """`traversals` with the mature starts (`PREDICTED_STARTS`) that the loop-counting rule
+    predicts from each refolded structure, and for each of them how it was measured: the rule is
+    fitted on the fold table's training split and scored on the annotated `molecules` (the ones
+    interpreted, from another split). Unchanged where the table has no refolded structures or
+    no molecule is annotated."""
+    if traversals is None or "refolded" not in traversals:
+        return traversals, {}
+    training = fold_table[fold_table["split"] == "train"] if "split" in fold_table else fold_table
+    rule = LoopCounting.fit(training)
+    if rule is None:
+        return traversals, {}
+    accuracy = loop_counting_accuracy(molecules, rule).set_index("attribute")
+    predicted = rule.predict(traversals["refolded"].reset_index(drop=True))
+    traversals, measured_as = traversals.copy(), {}
+    for name in PREDICTED_STARTS:
+        if name in traversals:
+            continue
+        traversals[name] = predicted[name].to_numpy()
+        row = accuracy.loc[name]
+        measured_as[name] = (f"predicted from the refolded loop (loop counting, fitted on "
+                             f"{rule.n} training pre-miRNAs): mean error {row['mae_nt']:.1f} nt, "
+                             f"{row['within_2nt']:.2f} within 2 nt, Spearman "
+                             f"{row['spearman']:.2f} on {int(row['n'])} annotated molecules")
+        log.info("%s of the traversal molecules: %s", name, measured_as[name])
+    return traversals, measured_as
 
 
 def measure_disentanglement(

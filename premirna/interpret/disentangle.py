@@ -230,6 +230,7 @@ def disentanglement(
 def traversal_monotonicity(
     traversals: pd.DataFrame, attributes: Sequence[str], tied: Mapping[str, int] | None = None,
     threshold: float = 0.9, judge: Judge | None = None,
+    measured_as: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """One row per (latent dimension, attribute of `attributes` that the traversal table holds,
     and every tied attribute): n; Spearman's rho of the refolded attribute with the position
@@ -238,7 +239,8 @@ def traversal_monotonicity(
     what "the attribute changes monotonically along the axis" asks); whether the attribute is
     tied to the dimension and, if so, whether |`spearman_means`| >= `threshold` ("yes"/"no");
     with `judge`, the share of the dimension's molecules (sequence, refolded structure) it
-    scores above 0.5."""
+    scores above 0.5; `measured_as`, how each attribute was had from the molecule ("refolded"
+    unless `measured_as` names it, as for the predicted mature starts)."""
     tied = dict(tied or {})
     names = list(dict.fromkeys([*(a for a in attributes if a in traversals), *tied]))
     share: dict[int, float] = {}
@@ -260,9 +262,11 @@ def traversal_monotonicity(
                         else "yes" if abs(rho_means) >= threshold else "no")
             rows.append({"dimension": int(dim), "attribute": name, "n": int(ok.sum()),
                          "spearman": rho, "spearman_means": rho_means, "tied": is_tied,
-                         "monotone": monotone, "judge_share": share.get(dim, math.nan)})
+                         "monotone": monotone, "judge_share": share.get(dim, math.nan),
+                         "measured_as": (measured_as or {}).get(name, "refolded")})
     return pd.DataFrame(rows, columns=["dimension", "attribute", "n", "spearman",
-                                       "spearman_means", "tied", "monotone", "judge_share"])
+                                       "spearman_means", "tied", "monotone", "judge_share",
+                                       "measured_as"])
 
 
 def _spearman(x: np.ndarray, y: np.ndarray) -> float:

@@ -62,10 +62,12 @@ def plot_probe(probe: pd.DataFrame, path: str | Path) -> None:
 
 
 def plot_traversals(
-    traversals: pd.DataFrame | None, attributes: Sequence[str], path: str | Path
+    traversals: pd.DataFrame | None, attributes: Sequence[str], path: str | Path,
+    predicted: Sequence[str] = (),
 ) -> None:
     """Refolded attributes of molecules decoded along each latent dimension: one panel per
-    attribute, one line per dimension (mean over the molecules at each step)."""
+    attribute, one line per dimension (mean over the molecules at each step); the panels of
+    `predicted` attributes (the mature starts, from the loop) say so."""
     plt = pyplot()
     if traversals is None or traversals.empty:
         fig, axis = plt.subplots(figsize=(6, 1.5))
@@ -87,7 +89,9 @@ def plot_traversals(
             part = traversals[traversals["dimension"] == dim]
             mean = part.groupby(step)[name].mean()
             axis.plot(mean.index, mean.to_numpy(), color=colour, lw=1, label=f"z{dim}")
-        axis.set_title(ATTRIBUTES.get(name, name), fontsize=9)
+        title = ATTRIBUTES.get(name, name)
+        axis.set_title(title + (",\npredicted from the loop" if name in predicted else ""),
+                       fontsize=9)
         axis.set_xlabel("position along the dimension (z)", fontsize=9)
         axis.tick_params(labelsize=9)
     for axis in axes.ravel()[len(shown):]:

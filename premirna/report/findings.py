@@ -158,7 +158,9 @@ def traversal_findings(monotonicity_tsv: str | Path) -> pd.DataFrame:
     """One claim per latent dimension tied to an attribute in training: "moving z_d changes the
     attribute monotonically", read from the refolded traversal molecules
     (`premirna.interpret.disentangle.traversal_monotonicity`); attributes that generated molecules
-    do not have (miRBase positions) are "not testable". A model without ties adds nothing."""
+    do not have (miRBase positions) and no prediction stands in for are "not testable"; a
+    predicted one (the mature starts, from the loop) says how well the prediction does on real
+    molecules. A model without ties adds nothing."""
     table = read_table(monotonicity_tsv, ("dimension", "attribute", "tied", "monotone"),
                        text=("attribute", "monotone"))
     tied = table[table["tied"].astype(str).str.lower() == "true"]
@@ -168,11 +170,14 @@ def traversal_findings(monotonicity_tsv: str | Path) -> pd.DataFrame:
         judge = row.get("judge_share", math.nan)
         judge_text = "" if pd.isna(judge) else f"; the independent judge calls {judge:.2f} of " \
                                                "the axis's molecules pre-miRNAs"
+        measured = str(row.get("measured_as", "") or "refolded")
+        if measured != "refolded":
+            judge_text += f"; {str(row['attribute']).replace('_', ' ')} {measured}"
         rows.append({
             "subject": "CVAE latent factors",
             "claim": f"Moving z{int(row['dimension'])} changes "
                      f"{str(row['attribute']).replace('_', ' ')} monotonically (traversal, "
-                     "refolded).",
+                     f"{'refolded' if measured == 'refolded' else 'refolded, predicted'}).",
             "supported": {"yes": "yes", "no": "not supported"}.get(verdict, "not testable"),
             "strength": "not measured on generated molecules" if verdict not in ("yes", "no")
             else f"Spearman of the step means {row.get('spearman_means', math.nan):.2f}, of "

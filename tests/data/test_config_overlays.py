@@ -17,3 +17,4 @@ def test_the_shipped_config_overlays_pass_check_config(overlay):
         assert merged["train_cvae"]["attributes"] == []
         assert merged["train_cvae"]["epochs"] == 60 and merged["train_cvae"]["tc_weight"] == 4.0
         assert merged["generate"]["traversal_span"] == "data"
+        assert merged["generate"]["traversal_samples"] == 32

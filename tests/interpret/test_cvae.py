@@ -258,3 +258,33 @@ def test_traversal_table_needs_the_generate_stages_columns(tmp_path):
     path.write_text("dim\tsd\n1\t2\n")
     with pytest.raises(InputError, match="missing column.*dimension, value"):
         read_traversals(path)
+
+
+def test_traversal_starts_are_predicted_from_the_refolded_loop():
+    """Generated molecules have no annotation: the loop-counting rule, fitted on the training
+    split only, predicts their mature starts, and the table says how well it does elsewhere."""
+    from premirna.interpret.cvae import predicted_starts
+
+    def hairpin(flank: int, loop_gap: int, split: str) -> dict:
+        structure = "." * flank + "(" * 25 + "." * 6 + ")" * 25 + "." * flank
+        return {"structure": structure, "split": split, "mature_5p_start": flank + 1,
+                "mature_5p_end": flank + 25 - loop_gap, "mature_3p_start": flank + 32 + loop_gap,
+                "mature_3p_end": flank + 53}
+
+    fold_table = pd.DataFrame([hairpin(f, 3, "train") for f in range(2, 8)]
+                              + [hairpin(f, 5, "test") for f in range(2, 8)])
+    test = fold_table[fold_table["split"] == "test"]
+    traversals = pd.DataFrame([{"dimension": d, "value": v, "refolded": hairpin(
+        4 + int(v) * (d == 1), 0, "")["structure"]} for d in range(2) for v in (-2, -1, 0, 1, 2)])
+    table, measured_as = predicted_starts(traversals, fold_table, test)
+    # fitted on the training rows: 3 nt from the loop, so 2 nt off on every test molecule
+    assert "mean error 2.0 nt, 1.00 within 2 nt" in measured_as["mature_3p_start"]
+    assert "fitted on 6 training pre-miRNAs" in measured_as["mature_3p_start"]
+    assert table.loc[table["dimension"] == 1, "mature_3p_start"].tolist() == [
+        4 + v + 32 + 3 for v in (-2, -1, 0, 1, 2)]  # the loop moves with the flank
+    assert table.loc[table["dimension"] == 0, "mature_3p_start"].nunique() == 1
+    assert "mature_3p_start" not in traversals  # the caller's table is left alone
+    # a traversal table without refolded structures, or no annotation at all: nothing predicted
+    assert predicted_starts(traversals.drop(columns="refolded"), fold_table, test)[1] == {}
+    bare = fold_table.drop(columns=["mature_3p_start", "mature_3p_end"])
+    assert predicted_starts(traversals, bare, test)[1] == {}

@@ -150,5 +150,8 @@ def test_traversal_monotonicity_judges_the_tied_axes() -> None:
     assert noisy.set_index(["dimension", "attribute"]).loc[(1, "stem_length"), "monotone"] == "yes"
     assert table.loc[(0, "gc"), "judge_share"] == 1.0
     assert table.loc[(1, "gc"), "judge_share"] == 0.0
+    assert set(table["measured_as"]) == {"refolded"}
+    told = traversal_monotonicity(traversals, ["gc"], measured_as={"gc": "predicted"})
+    assert set(told["measured_as"]) == {"predicted"}
     empty = traversal_monotonicity(pd.DataFrame(columns=["dimension", "value"]), ["gc"])
     assert empty.empty and "monotone" in empty

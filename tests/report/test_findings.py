@@ -108,3 +108,13 @@ def test_tied_traversals_become_claims(tmp_path):
     assert gc["supported"] == "yes" and "judge calls 1.00" in gc["strength"]
     loop = findings.loc["Moving z1 changes loop size monotonically (traversal, refolded)."]
     assert loop["supported"] == "not supported"  # z1 does not move it
+    # a predicted attribute says so, and how well the prediction does
+    for row in rows:
+        row["mature_3p_start"] = 30 + 3 * row["value"] * (row["dimension"] == 1)
+    traversal_monotonicity(pd.DataFrame(rows), ["gc"], tied={"mature_3p_start": 1},
+                           measured_as={"mature_3p_start": "predicted (MAE 2.7 nt)"}).to_csv(
+        path, sep="\t", index=False)
+    start = findings_table({"monotonicity": path}).set_index("claim").loc[
+        "Moving z1 changes mature 3p start monotonically (traversal, refolded, predicted)."]
+    assert start["supported"] == "yes"
+    assert start["strength"].endswith("mature 3p start predicted (MAE 2.7 nt)")

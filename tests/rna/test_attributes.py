@@ -1,13 +1,20 @@
 """Named hairpin attributes from a fold table: the distances of the mature miRNAs from the
 terminal loop count the nucleotides in between, stay put when flanks are added (the starts do
-not), and are missing, not zero, where there is no loop or no annotation."""
+not), and are missing, not zero, where there is no loop or no annotation; the loop-counting rule
+puts the starts back from the loop and says how far off it is."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
-from premirna.rna.attributes import LOOP_DISTANCES, hairpin_attribute_frame
+from premirna.rna.attributes import (
+    LOOP_DISTANCES,
+    LoopCounting,
+    hairpin_attribute_frame,
+    loop_counting_accuracy,
+)
 
 
 def _hairpin(flank: int) -> dict:
@@ -39,3 +46,31 @@ def test_loop_distances_are_missing_without_a_loop_or_an_annotation():
     bare = pd.DataFrame([{"structure": _hairpin(0)["structure"]}])
     assert hairpin_attribute_frame(bare, list(LOOP_DISTANCES)).isna().all().all()
 
+
+
+def test_loop_counting_takes_medians_and_predicts_the_starts_from_the_loop():
+    # distances 5, 5, 8 before the loop (median 5), 2, 2, 6 after it (median 2), 5p length 12
+    far = {**_hairpin(0), "mature_5p_start": 1, "mature_5p_end": 12,
+           "mature_3p_start": 26 + 7, "mature_3p_end": 26 + 24}
+    rule = LoopCounting.fit(pd.DataFrame([_hairpin(0), _hairpin(4), far]))
+    assert (rule.five_p_distance, rule.five_p_length, rule.three_p_distance, rule.n) == (
+        5.0, 12.0, 2.0, 3)
+    # on hairpins of the median's geometry the prediction is the annotation, flanks and all
+    folded = pd.DataFrame([_hairpin(0), _hairpin(10), {"structure": "." * 30}])
+    predicted = rule.predict(folded["structure"])
+    assert predicted.loc[0, "mature_3p_start"] == 29.0 and predicted.loc[1, "mature_3p_start"] == 39
+    assert predicted.loc[1, "mature_5p_start"] == 14  # the annotation: flank + 4
+    assert predicted.loc[2].isna().all()  # no loop, no prediction
+    accuracy = loop_counting_accuracy(folded.iloc[:2], rule).set_index("attribute")
+    assert accuracy.loc["mature_3p_start", "mae_nt"] == 0.0
+    assert accuracy.loc["mature_3p_start", "n"] == 2
+    # the far hairpin is 3 nt off on the 5p side, 4 on the 3p side
+    off = loop_counting_accuracy(pd.DataFrame([far]), rule).set_index("attribute")
+    assert off.loc["mature_3p_start", "mae_nt"] == pytest.approx(4.0)
+    assert off.loc["mature_5p_start", "within_2nt"] == 0.0
+
+
+def test_loop_counting_needs_annotated_molecules():
+    assert LoopCounting.fit(pd.DataFrame([{"structure": _hairpin(0)["structure"]}])) is None
+    only_5p = {**_hairpin(0), "mature_3p_start": None, "mature_3p_end": None}
+    assert LoopCounting.fit(pd.DataFrame([only_5p])) is None  # no 3p distance to take
