@@ -42,7 +42,8 @@ from common import REPO, WORK
 
 from premirna.core.atomic import write_tsv
 from premirna.core.logs import setup_logging
-from premirna.generator.generate import GenerateConfig, traverse
+from premirna.core.tables import read_folded
+from premirna.generator.generate import GenerateConfig, traversal_spans, traverse
 from premirna.generator.posterior import load_cvae
 from premirna.generator.train import train_cvae
 from premirna.interpret.cvae import OUTPUT_KEYS, interpret_cvae
@@ -60,13 +61,19 @@ def output_paths(folder: Path) -> dict[str, Path]:
             for k in OUTPUT_KEYS}
 
 
-def decode_traversals(model_path: Path, config: dict, out: Path, threads: int) -> Path:
-    """The generate stage's latent traversals of `model_path`, refolded, written to `out`."""
+def decode_traversals(model_path: Path, config: dict, out: Path, threads: int,
+                      paths: dict[str, Path]) -> Path:
+    """The generate stage's latent traversals of `model_path`, refolded, written to `out`, over
+    the same spans as the stage (`generate.traversal_span`: the prior's, or the training
+    pre-miRNAs' from `paths`)."""
     model, checkpoint = load_cvae(model_path, "cpu")
     settings = {**config.get("generate", {}), "threads": threads}
     settings.setdefault("seed", config.get("seed", 20191108))
-    table, _ = traverse(model, checkpoint, GenerateConfig.from_dict(settings),
-                        fold_settings(config), processes=threads)
+    generate_config = GenerateConfig.from_dict(settings)
+    spans = traversal_spans(model, checkpoint, generate_config, [paths["train"]],
+                            read_folded(paths["folded"]))
+    table, _ = traverse(model, checkpoint, generate_config, fold_settings(config),
+                        processes=threads, spans=spans)
     write_tsv(table, out)
     return out
 
@@ -164,7 +171,7 @@ def main() -> None:
     ar_traversals = None
     if not args.no_traversals:
         ar_traversals = decode_traversals(ar_model, config, args.workdir / "ar" /
-                                          "traversals.tsv", args.threads)
+                                          "traversals.tsv", args.threads, paths)
     traverse_seconds = time.monotonic() - started
     default_traversals = args.results / "generate" / "traversals.tsv"
     results = [

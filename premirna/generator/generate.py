@@ -336,6 +336,22 @@ def data_spans(
     return np.percentile(means, [low, high], axis=0).T
 
 
+def traversal_spans(
+    model: CVAE, checkpoint: Mapping[str, Any], config: GenerateConfig,
+    image_npz: Sequence[str | Path], table: pd.DataFrame,
+    posterior: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
+) -> np.ndarray | None:
+    """The spans `traverse` walks: None (the prior's -range .. +range) unless
+    `config.traversal_span` is "data", then `data_spans` of the training pre-miRNAs' posteriors
+    (`posterior` when the caller has them, else encoded from `image_npz`)."""
+    if config.traversal_span != "data":
+        return None
+    if posterior is None:
+        posterior = training_posteriors(model, checkpoint, binned_reference(table, checkpoint),
+                                        image_npz, table)
+    return data_spans(posterior, table)
+
+
 def generate(
     model_path: str | Path,
     folded_tsv: str | Path,
@@ -372,10 +388,7 @@ def generate(
     if around:
         _around(ctx, around, image_npz, table, out)
     frame = out.write(outputs)
-    spans = None
-    if config.traversal_span == "data":
-        spans = data_spans(posterior if posterior is not None else training_posteriors(
-            model, checkpoint, binned_reference(table, checkpoint), image_npz, table), table)
+    spans = traversal_spans(model, checkpoint, config, image_npz, table, posterior)
     traversal, decoded = traverse(model, checkpoint, config, fold, processes, spans)
     write_tsv(traversal, outputs["traversals"])
     plot_traversals(traversal, decoded, outputs["traversal_figure"])

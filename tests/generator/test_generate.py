@@ -30,6 +30,7 @@ from premirna.generator.generate import (
     around_molecules,
     data_spans,
     generate,
+    traversal_spans,
 )
 from premirna.generator.network import CVAE
 from premirna.generator.posterior import load_cvae, posterior_latents, training_posteriors
@@ -242,6 +243,12 @@ def test_traversals_over_the_span_of_the_data(trained: dict[str, Path], tmp_path
     assert (spans[:, 0] < spans[:, 1]).all()
     with pytest.raises(ValueError, match="no training pre-miRNA"):
         data_spans({}, table)
+    # what the stage and the benchmarks ask for: the same spans from the images alone (only the
+    # training split is needed), none for the prior's span
+    span_config = GenerateConfig.from_dict({"traversal_span": "data"})
+    np.testing.assert_allclose(traversal_spans(model, checkpoint, span_config, [trained["train"]],
+                                               table), spans, rtol=1e-5)
+    assert traversal_spans(model, checkpoint, GenerateConfig(), images, table) is None
 
     outputs = {n: tmp_path / n for n in OUTPUT_NAMES}
     config = {"n_per_condition": 1, "around": 0, "traversal_steps": 3, "traversal_samples": 2,
