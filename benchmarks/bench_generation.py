@@ -144,6 +144,8 @@ def main() -> None:
                         help="score the generated molecules of --results with its CVAE (no "
                              "training, no generation): the judges on a finished run")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--tag", action="append", default=[],
+                        help="words recorded with the row's settings (what trained a reused model)")
     parser.add_argument("--out", type=Path, default=None,
                         help="TSV of runs (default: runs.tsv in --workdir)")
     args = parser.parse_args()
@@ -211,7 +213,8 @@ def main() -> None:
     print(summary[shown].round(3).to_string(index=False))
 
     row = {"when": time.strftime("%Y-%m-%d %H:%M"),
-           "settings": json.dumps(args.set + (["--validate-only"] if args.validate_only else [])),
+           "settings": json.dumps(args.set + args.tag
+                                  + (["--validate-only"] if args.validate_only else [])),
            "seed": seed, "train_seconds": round(train_seconds, 1),
            "generate_seconds": round(generate_seconds, 1),
            "validate_seconds": round(validate_seconds, 1), "peak_mb": round(peak_mb)}
