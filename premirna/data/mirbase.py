@@ -59,6 +59,18 @@ def species_of(mirbase_id: str) -> str:
     return mirbase_id.split("-", 1)[0]
 
 
+def family_of(mirbase_id: str) -> str:
+    """The family a miRBase name places a hairpin in, lower case: the species prefix, paralog
+    letter and copy number dropped, so ``hsa-mir-92a-2`` and ``mmu-mir-92b`` are ``mir-92`` and
+    ``ath-MIR156a`` is ``mir-156``. miRBase gives orthologous miRNAs of different species the
+    same number (Ambros et al. 2003, RNA 9:277; Griffiths-Jones et al. 2006, Nucleic Acids Res
+    34:D140), so a shared family says the hairpins are homologous. A name outside the mir/let/
+    lin scheme is its own family (``bmo-bantam`` -> ``bantam``)."""
+    name = mirbase_id.split("-", 1)[-1].lower()
+    match = re.match(r"(mir|let|lin)-?(\d+)", name)
+    return f"{match.group(1)}-{match.group(2)}" if match else name
+
+
 def species_filter(species: str | Iterable[str]) -> frozenset[str] | None:
     """Normalise a species setting: None means every species (``all`` or ``["all"]``)."""
     if isinstance(species, str):

@@ -13,6 +13,7 @@ import pandas as pd
 from premirna.core.atomic import write_tsv
 from premirna.core.errors import InputError
 from premirna.core.tables import read_table
+from premirna.data.mirbase import family_of
 from premirna.encode.decode import decode_many
 from premirna.encode.images import read_images
 from premirna.generator.conditions import assign_bins
@@ -71,20 +72,80 @@ def _generated_molecules(generated_tsv: str | Path, generated_npz: str | Path) -
     return table
 
 
-def judge_accuracy(judges: Mapping[str, Any], test: pd.DataFrame) -> pd.DataFrame:
+def judge_accuracy(
+    judges: Mapping[str, Any], test: pd.DataFrame, known_families: set[str] | None = None
+) -> pd.DataFrame:
     """Each independent judge (name -> judge) on the real test split (fold-stage structures):
     its share called pre-miRNA among pre-miRNAs (recall) and among negatives, accuracy and ROC
-    AUC; one row per judge."""
-    return pd.DataFrame([_accuracy_row(name, judge, test) for name, judge in judges.items()])
+    AUC; one row per judge. With `known_families` (the miRBase families of the judges' own
+    pre-miRNAs, `premirna.data.mirbase.family_of`), the recall is also split between test
+    pre-miRNAs of a family the judges learnt from another species and those of a family new to
+    them: generated molecules, new by construction, compare with the second."""
+    return pd.DataFrame([_accuracy_row(name, judge, test, known_families)
+                         for name, judge in judges.items()])
 
 
-def _accuracy_row(name: str, judge: Any, test: pd.DataFrame) -> dict[str, Any]:
+def judges_families(judge_set: str | Path) -> set[str]:
+    """The miRBase families of the pre-miRNAs the judges learnt from (their molecule table)."""
+    molecules = read_table(judge_set, ("id", "label"), text=("id", "source"))
+    positives = molecules[molecules["label"].astype(int) == 1]
+    if "source" in positives:
+        positives = positives[positives["source"].isin(["mirbase", ""])]
+    return {family_of(name) for name in positives["id"]}
+
+
+def new_family_reference(
+    targets: pd.DataFrame, scored: pd.DataFrame, families: set[str]
+) -> pd.DataFrame:
+    """`targets` with `real_new_families` beside `real`: for each independent judge, its share of
+    the real (validation) pre-miRNAs whose miRBase family it never learnt from another species.
+    Generated molecules are new by construction (novelty), so this, not `real`, is what they can
+    be held to: a judge recognises families it has seen."""
+    real = scored[scored["set"] == "real"]
+    new = real[[family_of(str(i)) not in families for i in real["id"]]]
+    targets = targets.copy()
+    targets.insert(targets.columns.get_loc("real") + 1, "real_new_families", np.nan)
+    for metric, column in (("independent_judge", "judge_probability"),
+                           ("trees_judge", "trees_probability")):
+        if column in new and len(new):
+            share = float((new[column].to_numpy(dtype=float) >= JUDGE_THRESHOLD).mean())
+            targets.loc[targets["metric"] == metric, "real_new_families"] = share
+    return targets
+
+
+def _write_judge_accuracy(
+    judges: Mapping[str, Any], judge_set: str | Path | None, test: pd.DataFrame,
+    path: str | Path,
+) -> None:
+    named = {JUDGE_NAMES[column]: judge for column, judge in judges.items()}
+    families = judges_families(judge_set) if judge_set else None
+    accuracy = judge_accuracy(named, test, families)
+    write_tsv(accuracy, path)
+    for row in accuracy.itertuples(index=False):
+        if families is not None:
+            log.info("%s: calls %.3f of the real test pre-miRNAs of families it learnt from "
+                     "(%d), %.3f of those of families new to it (%d)", row.judge,
+                     row.called_premirna_family_known, row.premirnas_family_known,
+                     row.called_premirna_family_new, row.premirnas_family_new)
+
+
+def _accuracy_row(
+    name: str, judge: Any, test: pd.DataFrame, known_families: set[str] | None = None
+) -> dict[str, Any]:
     from sklearn.metrics import roc_auc_score
 
     labels = test["label"].astype(int).to_numpy()
     score = judge(test["sequence"].tolist(), test["structure"].tolist())
     called = score >= JUDGE_THRESHOLD
     both = len(set(labels)) == 2
+    split = {}
+    if known_families is not None:
+        known = np.array([family_of(str(i)) in known_families for i in test["id"]], dtype=bool)
+        for word, mask in (("known", known), ("new", ~known)):
+            chosen = (labels == 1) & mask
+            split[f"premirnas_family_{word}"] = int(chosen.sum())
+            split[f"called_premirna_family_{word}"] = (float(called[chosen].mean())
+                                                       if chosen.any() else float("nan"))
     return {
         "judge": name,
         "pre_mirnas": int((labels == 1).sum()),
@@ -94,6 +155,7 @@ def _accuracy_row(name: str, judge: Any, test: pd.DataFrame) -> dict[str, Any]:
         "accuracy": float((called == (labels == 1)).mean()),
         "roc_auc": float(roc_auc_score(labels, score)) if both else float("nan"),
         "median_score_premirnas": float(np.median(score[labels == 1])),
+        **split,
     }
 
 
@@ -182,10 +244,12 @@ def validate(
 
     summary = _summary(scored, reference, seed, diversity_sample, list(checkpoint["bin_names"]))
     targets = targets_table(summary)
+    if judges and judge_set:
+        targets = new_family_reference(targets, scored, judges_families(judge_set))
 
     if judges and outputs.get("judge"):
-        named = {JUDGE_NAMES[column]: judge for column, judge in judges.items()}
-        write_tsv(judge_accuracy(named, table[table["split"] == "test"]), outputs["judge"])
+        _write_judge_accuracy(judges, judge_set, table[table["split"] == "test"],
+                              outputs["judge"])
     write_tsv(scored, outputs["molecules"])
     write_tsv(summary, outputs["summary"])
     write_tsv(targets, outputs["targets"])

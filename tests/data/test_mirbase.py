@@ -10,6 +10,7 @@ import pytest
 from premirna.core.errors import InputError
 from premirna.data.mirbase import (
     arm_of,
+    family_of,
     read_hairpin_fasta,
     read_mature_fasta,
     read_mirna_dat,
@@ -151,3 +152,12 @@ def test_malformed_flat_files(tmp_path, text, pattern):
     with pytest.raises(InputError, match=pattern) as caught:
         read_mirna_dat(path, species="all")
     assert caught.value.path == str(path)
+
+
+def test_family_of_drops_species_paralog_letter_and_copy_number():
+    # orthologs and paralogs share a family; other numbers do not
+    assert {family_of(n) for n in ("hsa-mir-92a-2", "mmu-mir-92b", "dre-mir-92a-1")} == {"mir-92"}
+    assert family_of("hsa-let-7a-1") == "let-7" and family_of("cel-lin-4") == "lin-4"
+    assert family_of("ath-MIR156a") == "mir-156" and family_of("hsa-mir-1-1") == "mir-1"
+    assert family_of("hsa-mir-10") != family_of("hsa-mir-100")
+    assert family_of("bmo-bantam") == "bantam"  # outside the numbering: its own family

@@ -63,6 +63,24 @@ def test_summary_page_leads_with_the_answers(tmp_path):
     assert set(long["section"]) == {"classifier", "generation", "judge", "sanity", "latent"}
 
 
+def test_summary_names_the_yardstick_of_new_molecules(tmp_path):
+    """With the judge's recall split by family, the headline says which share generated
+    molecules compare with, and the targets show the new-family reference beside `real`."""
+    paths = _tables(tmp_path)
+    judge = pd.read_csv(paths["judge"], sep="\t").assign(
+        premirnas_family_known=105, called_premirna_family_known=0.781,
+        premirnas_family_new=183, called_premirna_family_new=0.579)
+    judge.to_csv(paths["judge"], sep="\t", index=False)
+    targets = pd.read_csv(paths["targets"], sep="\t").assign(real_new_families=[0.62, None, None])
+    targets.to_csv(paths["targets"], sep="\t", index=False)
+    tables = write_summary(paths, tmp_path / "s.html", tmp_path / "s.tsv", tmp_path / "s.png")
+    lines = headline(tables)
+    assert any("learnt from other species it calls 0.781" in line
+               and "new to it 0.579" in line for line in lines)
+    columns = list(tables["generation"].columns)
+    assert columns.index("real_new_families") == columns.index("real") + 1
+
+
 def test_a_missing_stage_table_is_named(tmp_path):
     paths = _tables(tmp_path)
     paths["targets"].unlink()

@@ -33,7 +33,12 @@ from premirna.validate.metrics import (
     targets_table,
     uniqueness,
 )
-from premirna.validate.stage import validate
+from premirna.validate.stage import (
+    judge_accuracy,
+    judges_families,
+    new_family_reference,
+    validate,
+)
 
 RNA = st.text(alphabet="ACGU", max_size=150)
 
@@ -296,6 +301,11 @@ def test_validate_stage_with_baselines(tmp_path, tiny_judge) -> None:
     accuracy = accuracies.iloc[0]
     assert accuracy["pre_mirnas"] + accuracy["negatives"] > 0
     assert 0 <= accuracy["called_premirna_of_premirnas"] <= 1
+    # the recall split by whether the judges learnt the pre-miRNA's family from another species
+    assert (accuracy["premirnas_family_known"] + accuracy["premirnas_family_new"]
+            == accuracy["pre_mirnas"])
+    fair = targets.set_index("metric").loc["independent_judge", "real_new_families"]
+    assert np.isnan(fair) or 0 <= fair <= 1
     summary = pd.read_csv(outputs["summary"], sep="\t")
     groups = summary.set_index("group")
     assert {"generated", *BASELINES} <= set(groups.index)
@@ -344,3 +354,44 @@ def test_validate_stage_with_baselines(tmp_path, tiny_judge) -> None:
     assert "two_sample_auc" in groups and np.isnan(groups.at["generated", "two_sample_auc"])
     assert outputs["realism"].stat().st_size > 0 and outputs["metrics"].stat().st_size > 0
     assert outputs["examples"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_judge_recall_is_split_by_the_families_the_judges_learnt(tmp_path) -> None:
+    """A judge that recognises the families it learnt (here: calls exactly those) has recall 1 on
+    them and 0 on new ones; the split counts pre-miRNAs only."""
+    judge_set = tmp_path / "judge_set.tsv"
+    pd.DataFrame({"id": ["mmu-mir-21a", "dre-let-7b", "cod_1", "shuf_2", "gga-mir-99"],
+                  "sequence": ["A"] * 5, "structure": ["."] * 5,
+                  "label": [1, 1, 0, 0, 1],
+                  "source": ["mirbase", "mirbase", "coding", "shuffle", "shuffle"]}).to_csv(
+        judge_set, sep="\t", index=False)
+    families = judges_families(judge_set)
+    assert families == {"mir-21", "let-7"}  # shuffled positives name no family
+    test = pd.DataFrame({"id": ["hsa-mir-21", "hsa-let-7a-1", "hsa-mir-4500", "hsa-mir-99a",
+                                "neg_1"],
+                         "sequence": ["GGGAAACCC", "GGGAAACCU", "GGAAAUCC", "GGAAACC", "AAAA"],
+                         "structure": ["(((...)))", "(((...)))", "((....))", "((...))", "...."],
+                         "label": [1, 1, 1, 1, 0]})
+    known = {"GGGAAACCC", "GGGAAACCU"}
+
+    def judge(sequences, structures):
+        return np.array([0.9 if s in known else 0.1 for s in sequences])
+
+    row = judge_accuracy({"j": judge}, test, families).iloc[0]
+    assert (row["premirnas_family_known"], row["premirnas_family_new"]) == (2, 2)
+    assert row["called_premirna_family_known"] == 1.0
+    assert row["called_premirna_family_new"] == 0.0
+    assert row["called_premirna_of_premirnas"] == 0.5
+    assert "premirnas_family_known" not in judge_accuracy({"j": judge}, test)  # no families
+    # the targets' yardstick for generated molecules: real pre-miRNAs of new families only
+    scored = test.assign(set=["real"] * 4 + ["shuffled"],
+                         judge_probability=judge(test["sequence"], test["structure"]),
+                         trees_probability=[0.9, 0.9, 0.9, 0.2, 0.9])
+    targets = pd.DataFrame({"metric": ["independent_judge", "trees_judge", "ks_gc"],
+                            "generated": [0.5, 0.5, 0.1], "real": [0.5, 0.75, 0.0],
+                            "shuffled": [0.0, 1.0, 0.0]})
+    fair = new_family_reference(targets, scored, families).set_index("metric")
+    assert list(fair.columns[:4]) == ["generated", "real", "real_new_families", "shuffled"]
+    assert fair.loc["independent_judge", "real_new_families"] == 0.0
+    assert fair.loc["trees_judge", "real_new_families"] == 0.5  # mir-4500 yes, mir-99 no
+    assert np.isnan(fair.loc["ks_gc", "real_new_families"])
