@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from premirna.classifier.predict import load_checkpoint, predict_proba
+from premirna.data.mirbase import family_of
 from premirna.encode.render import encode_many
 from premirna.generator.conditions import assign_bins
 from premirna.rna.distance import mean_pairwise_distance, nearest_distances
@@ -305,18 +306,33 @@ def summarise(
 
 
 def real_in_condition(
-    summary: pd.DataFrame, scored: pd.DataFrame, bin_names: Sequence[str]
+    summary: pd.DataFrame, scored: pd.DataFrame, bin_names: Sequence[str],
+    families: set[str] | None = None,
 ) -> pd.DataFrame:
     """Beside each pre-miRNA condition row, each independent judge's share on the real
     baseline's molecules (held-out pre-miRNAs) whose own attributes lie in the bins the condition
     names (`<judge>_real_in_bin`, of `real_in_bin_n` molecules): what the judge grants real
-    molecules of that kind, the reference for the condition's share. Condition names are those
-    of `premirna.generator.conditions.parse_conditions` ("pre-miRNA, gc=high")."""
+    molecules of that kind, the reference for the condition's share. With `families` (the
+    miRBase families the judges learnt), the same for the real molecules of other families only
+    (`<judge>_real_new_in_bin`, of `real_new_in_bin_n`). Condition names are those of
+    `premirna.generator.conditions.parse_conditions` ("pre-miRNA, gc=high")."""
     out = summary.copy()
     columns = {c: name for c, name in JUDGES.items() if c in scored}
     if not columns:
         return out
     real = scored[scored["set"] == "real"]
+    out = _in_bins(out, real, columns, bin_names, prefix="real")
+    if families is not None:
+        new = np.array([family_of(str(i)) not in families for i in real["id"]], dtype=bool)
+        out = _in_bins(out, real[new], columns, bin_names, prefix="real_new")
+    return out
+
+
+def _in_bins(
+    out: pd.DataFrame, real: pd.DataFrame, columns: Mapping[str, str], bin_names: Sequence[str],
+    prefix: str,
+) -> pd.DataFrame:
+    """`out` with `<judge>_<prefix>_in_bin` and `<prefix>_in_bin_n` of the molecules `real`."""
     shares: dict[str, list[float]] = {c: [] for c in columns}
     counts = []
     for name, kind in zip(out["group"], out["kind"], strict=True):
@@ -340,8 +356,8 @@ def real_in_condition(
                                   else math.nan)
         counts.append(int(keep.sum()))
     for column, name in columns.items():
-        out[f"{name.removeprefix('independent_')}_real_in_bin"] = shares[column]
-    out["real_in_bin_n"] = counts
+        out[f"{name.removeprefix('independent_')}_{prefix}_in_bin"] = shares[column]
+    out[f"{prefix}_in_bin_n"] = counts
     return out
 
 

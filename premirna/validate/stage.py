@@ -95,12 +95,17 @@ def judges_families(judge_set: str | Path) -> set[str]:
 
 
 def new_family_reference(
-    targets: pd.DataFrame, scored: pd.DataFrame, families: set[str]
+    targets: pd.DataFrame, scored: pd.DataFrame, families: set[str] | None,
+    summary: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """`targets` with `real_new_families` beside `real`: for each independent judge, its share of
-    the real (validation) pre-miRNAs whose miRBase family it never learnt from another species.
-    Generated molecules are new by construction (novelty), so this, not `real`, is what they can
-    be held to: a judge recognises families it has seen."""
+    the real (validation) pre-miRNAs whose miRBase family it never learnt from another species,
+    and for its worst condition the lowest such share in the bins of any condition (from
+    `summary`'s `<judge>_real_new_in_bin`). Generated molecules are new by construction
+    (novelty), so this, not `real`, is what they can be held to: a judge recognises families it
+    has seen. Unchanged without `families`."""
+    if families is None:
+        return targets
     real = scored[scored["set"] == "real"]
     new = real[[family_of(str(i)) not in families for i in real["id"]]]
     targets = targets.copy()
@@ -110,15 +115,23 @@ def new_family_reference(
         if column in new and len(new):
             share = float((new[column].to_numpy(dtype=float) >= JUDGE_THRESHOLD).mean())
             targets.loc[targets["metric"] == metric, "real_new_families"] = share
+        in_bin = f"{metric.removeprefix('independent_')}_real_new_in_bin"
+        if summary is not None and in_bin in summary:
+            worst = summary.loc[summary["kind"] == "condition", in_bin].min()
+            targets.loc[targets["metric"] == f"{metric}_worst_condition",
+                        "real_new_families"] = float(worst)
     return targets
 
 
 def _write_judge_accuracy(
-    judges: Mapping[str, Any], judge_set: str | Path | None, test: pd.DataFrame,
-    path: str | Path,
+    judges: Mapping[str, Any], families: set[str] | None, test: pd.DataFrame,
+    path: str | Path | None,
 ) -> None:
+    """The judges' accuracy on the real `test` split to `path` (nothing without judges or path);
+    with `families`, split by family as `judge_accuracy` does."""
+    if not judges or not path:
+        return
     named = {JUDGE_NAMES[column]: judge for column, judge in judges.items()}
-    families = judges_families(judge_set) if judge_set else None
     accuracy = judge_accuracy(named, test, families)
     write_tsv(accuracy, path)
     for row in accuracy.itertuples(index=False):
@@ -161,7 +174,7 @@ def _accuracy_row(
 
 def _summary(
     scored: pd.DataFrame, reference: pd.DataFrame, seed: int, diversity_sample: int,
-    bin_names: list[str],
+    bin_names: list[str], families: set[str] | None = None,
 ) -> pd.DataFrame:
     """One row per condition, then overall (generated, around), then per baseline; `kind`
     says which."""
@@ -178,7 +191,7 @@ def _summary(
     summary = pd.concat(parts, ignore_index=True)
     kinds = {"generated": "overall", "around": "overall", **{b: "baseline" for b in BASELINES}}
     summary.insert(1, "kind", summary["group"].map(kinds).fillna("condition"))
-    return real_in_condition(summary, scored, bin_names)
+    return real_in_condition(summary, scored, bin_names, families)
 
 
 def validate(
@@ -242,14 +255,12 @@ def validate(
     if len(repair) == 2:
         scored = score_raw_agreement(scored, fold, threads, judges)
 
-    summary = _summary(scored, reference, seed, diversity_sample, list(checkpoint["bin_names"]))
-    targets = targets_table(summary)
-    if judges and judge_set:
-        targets = new_family_reference(targets, scored, judges_families(judge_set))
+    families = judges_families(judge_set) if judges and judge_set else None
+    summary = _summary(scored, reference, seed, diversity_sample, list(checkpoint["bin_names"]),
+                       families)
+    targets = new_family_reference(targets_table(summary), scored, families, summary)
 
-    if judges and outputs.get("judge"):
-        _write_judge_accuracy(judges, judge_set, table[table["split"] == "test"],
-                              outputs["judge"])
+    _write_judge_accuracy(judges, families, table[table["split"] == "test"], outputs.get("judge"))
     write_tsv(scored, outputs["molecules"])
     write_tsv(summary, outputs["summary"])
     write_tsv(targets, outputs["targets"])

@@ -266,6 +266,19 @@ def test_real_in_condition_counts_real_molecules_in_the_named_bins() -> None:
     assert worst["generated"] == 0.2
     assert worst["real"] == pytest.approx(1 / 3)  # the lowest reference of any condition
 
+    # the same among the real molecules of families the judges never learnt: mir-21 is known
+    scored["id"] = ["hsa-mir-21", "hsa-mir-4500", "hsa-mir-21-2", "hsa-mir-4501", "hsa-mir-9",
+                    "gen_1"]
+    scored["label"] = 1
+    new = real_in_condition(summary, scored, ["low", "mid", "high"], {"mir-21"})
+    new = new.set_index("group")
+    assert new["real_new_in_bin_n"].tolist() == [3, 2, 2, 0, 0, 0]
+    assert new.at["pre-miRNA, gc=high", "judge_real_new_in_bin"] == 0.5  # 4500 yes, 4501 no
+    assert new["judge_real_in_bin"].equals(out["judge_real_in_bin"])  # unchanged beside
+    fair = new_family_reference(targets_table(new.reset_index()), scored, {"mir-21"},
+                                new.reset_index()).set_index("metric")
+    assert fair.at["independent_judge_worst_condition", "real_new_families"] == 0.5
+
 
 def test_validate_stage_with_baselines(tmp_path, tiny_judge) -> None:
     """Train a tiny CVAE, generate, and validate with a (random-weight) CNN checkpoint and the
