@@ -222,7 +222,7 @@ def main() -> None:
     # shipped defaults change.
     used = GenerateConfig.from_saved(generate_settings)
     for key in ("latent", "latent_scale", "temperature", "top_p", "guidance",
-                "attribute_guidance", "refine_steps", "resample_rounds"):
+                "attribute_guidance", "requested_guidance", "refine_steps", "resample_rounds"):
         row[key] = getattr(used, key)
     for rec in targets.itertuples(index=False):
         row[rec.metric] = round(float(rec.generated), 4)

@@ -115,6 +115,13 @@ class Condition:
     bins: dict[str, int]  # attribute -> requested bin index
 
 
+def requested_columns(condition: Condition, checkpoint: Mapping[str, Any]) -> np.ndarray:
+    """Which columns of a condition row (class, then the checkpoint's attributes) are bins that
+    `condition` asks for (the class, guided on its own, never is)."""
+    asked = [False] + [a in condition.bins for a in checkpoint["attributes"]]
+    return np.array(asked, dtype=bool)
+
+
 def _bin_index(value: Any, attribute: str, names: list[str], n_bins: int) -> int:
     if isinstance(value, str) and value in names:
         return names.index(value)

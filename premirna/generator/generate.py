@@ -42,6 +42,7 @@ from premirna.generator.conditions import (
     condition_rows,
     make_conditions,
     parse_conditions,
+    requested_columns,
 )
 from premirna.generator.figures import plot_traversals
 from premirna.generator.network import CVAE
@@ -83,6 +84,8 @@ class GenerateConfig(Settings):
     guidance: float = 1.0  # classifier-free guidance of the class (1 = plain conditional;
     # more pushes towards what the decoder calls a pre-miRNA, at a cost in realism)
     attribute_guidance: float = 1.0  # classifier-free guidance of the attribute bins (1 = none)
+    requested_guidance: float = 1.25  # guidance of the requested bins alone (not of the bins
+    # a training molecule filled in for the open attributes); 1 = none
     complete_conditions: bool = True  # draw the attributes a condition leaves open from real
     # training molecules of that class (else they stay "not specified")
     latent_scale: float = 0.5  # scales the noise of z: its SD around 0 (`prior`) or, in units
@@ -120,7 +123,8 @@ class GenerateConfig(Settings):
     @property
     def decoding(self) -> Decoding:
         """How latents become tokens."""
-        return Decoding(self.temperature, self.top_p, self.guidance, self.attribute_guidance)
+        return Decoding(self.temperature, self.top_p, self.guidance, self.attribute_guidance,
+                        self.requested_guidance)
 
 
 def _frame(
@@ -276,7 +280,8 @@ def _by_condition(
                 z = posterior_latents(posterior, sources, z)
             decoded = decode_latents(ctx.model, z, rows, config.decoding,
                                      seed=redraw_seed(config.seed, round_, k),
-                                     batch_size=config.batch_size)
+                                     batch_size=config.batch_size,
+                                     requested=requested_columns(condition, checkpoint))
             return decoded, rows, z
 
         matched = match_request(draw, condition, n, config.resample_rounds, checkpoint, ctx.fold)

@@ -55,8 +55,9 @@ def in_requested_bins(
 def in_length_range(
     decoded: Decoded, condition: Condition, checkpoint: Mapping[str, Any]
 ) -> np.ndarray:
-    """Per molecule: is its length within the 1st-99th percentiles of its class's training
-    molecules (`checkpoint["lengths"]`; all True for a checkpoint without them)?"""
+    """Per molecule: is its length within its class's range (`checkpoint["lengths"]`: the
+    lengths inside the training molecules' 1st-99th percentiles with confidence,
+    `premirna.generator.train.length_ranges`; all True for a checkpoint without them)?"""
     lengths = np.array([len(s) for s in decoded.sequences])
     ranges = checkpoint.get("lengths") or {}
     span = ranges.get(condition.label, ranges.get(str(condition.label)))

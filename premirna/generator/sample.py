@@ -73,6 +73,8 @@ def sample_tokens(
     noise: torch.Tensor | None = None,
     guidance: float = 1.0,
     attribute_guidance: float = 1.0,
+    requested_guidance: float = 1.0,
+    requested: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Tokens (N x columns) decoded column by column from latents z (N x D) and conditions.
 
@@ -82,7 +84,13 @@ def sample_tokens(
     diffusion): with l_full the logits under all conditions, l_attr with the class "not
     specified" and l_none with every condition "not specified" (training teaches both by hiding
     conditions), the logits become l_none + attribute_guidance * (l_attr - l_none) +
-    guidance * (l_full - l_attr). Both 1 = the plain conditional decoder.
+    guidance * (l_full - l_attr). All 1 = the plain conditional decoder.
+
+    `requested` (N x K bool, K the conditions) marks the conditions a user asked for. With
+    l_open the logits with those "not specified" and the others kept, `requested_guidance` adds
+    (requested_guidance - 1) * (l_full - l_open): a push towards the requested bins alone, not
+    towards the bins a training molecule filled in (training hides each condition on its own,
+    so the decoder has learnt l_open too).
     """
     model.eval()
     state, context = model.start(z, conditions)
@@ -94,6 +102,11 @@ def sample_tokens(
             branches[0][0] = attribute_guidance - guidance
             none = unspecified_conditions(model, conditions, "all")
             branches.append([1.0 - attribute_guidance, *model.start(z, none)])
+    if requested_guidance != 1.0 and requested is not None and bool(requested.any()):
+        free = unspecified_conditions(model, conditions, "all")
+        open_ = torch.where(requested.to(conditions.device), free, conditions)
+        branches.append([1.0 - requested_guidance, *model.start(z, open_)])
+        guidance = guidance + requested_guidance - 1.0  # the weight of l_full
     ends = ending_tokens(model.config.vocabulary).to(z.device)
     pairs = pairing_tokens(model.config.vocabulary).to(z.device)
     iupac = iupac_tokens(model.config.vocabulary).to(z.device)
@@ -163,6 +176,7 @@ class Decoding:
     top_p: float = 1.0
     guidance: float = 1.0
     attribute_guidance: float = 1.0
+    requested_guidance: float = 1.0  # guidance of the requested conditions alone
 
 
 def decode_latents(
@@ -173,15 +187,20 @@ def decode_latents(
     seed: int = 0,
     noise: torch.Tensor | None = None,
     batch_size: int = 500,
+    requested: np.ndarray | None = None,
 ) -> Decoded:
     """Decode latents (N x D) under conditions (N x K) into rendered, decodable hairpins.
 
     Draws use Gumbel noise from `seed`, or the given `noise` (N x columns x vocabulary).
+    `requested` (N x K bool, or K for every row) marks the conditions
+    `decoding.requested_guidance` pushes towards.
     """
     decoding = decoding or Decoding()
     device = next(model.parameters()).device
     generator = torch.Generator().manual_seed(seed)
     shape = (model.config.columns, model.config.vocabulary)
+    if requested is not None:
+        requested = np.broadcast_to(np.asarray(requested, dtype=bool), np.shape(conditions))
     chunks = []
     for lo in range(0, len(z), batch_size):
         zt = torch.as_tensor(np.asarray(z[lo : lo + batch_size]), dtype=torch.float32).to(device)
@@ -192,8 +211,10 @@ def decode_latents(
             batch_noise = gumbel_noise((len(zt), *shape), generator)
         else:
             batch_noise = None
+        wanted = None if requested is None else torch.tensor(requested[lo : lo + batch_size])
         tokens = sample_tokens(model, zt, ct, decoding.temperature, decoding.top_p, batch_noise,
-                               decoding.guidance, decoding.attribute_guidance)
+                               decoding.guidance, decoding.attribute_guidance,
+                               decoding.requested_guidance, wanted)
         chunks.append(tokens.cpu().numpy())
     tokens = (
         np.concatenate(chunks) if chunks else np.zeros((0, model.config.columns), np.int64)

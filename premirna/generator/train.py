@@ -153,11 +153,29 @@ def _end_epoch(run: _Run, row: dict[str, float], base: dict[str, Any], last_path
     )
 
 
+def inner_quantile_bounds(
+    values: np.ndarray, low: float = 0.01, high: float = 0.99, z: float = 1.96
+) -> list[float]:
+    """Order statistics that lie, with about 97.5% confidence each, inside the population's
+    `low` and `high` quantiles: the k-th smallest value, k at the normal approximation's
+    one-sided bound of the binomial rank (n q +- z sqrt(n q (1 - q)); distribution-free
+    confidence limits for quantiles, Conover 1999, section 3.2). The sample percentiles
+    themselves fall outside the population's about half the time, so a range taken from them
+    lets through molecules that another sample of real ones calls outlying."""
+    ordered = np.sort(np.asarray(values, dtype=np.float64))
+    n = len(ordered)
+    spread = [z * math.sqrt(n * q * (1.0 - q)) for q in (low, high)]
+    first = min(max(math.ceil(n * low + spread[0]), 1), n)
+    last = max(min(math.floor(n * high - spread[1]), n), first)
+    return [float(ordered[first - 1]), float(ordered[last - 1])]
+
+
 def length_ranges(train: HairpinSet) -> dict[int, list[float]]:
-    """Per class, the 1st and 99th percentiles of the training molecules' lengths: generate
-    redraws a molecule drawn outside its class's range (a length model learnt from the data)."""
+    """Per class, lengths that lie inside the 1st-99th percentiles of the class's lengths with
+    confidence (`inner_quantile_bounds` of the training molecules): generate redraws a molecule
+    drawn outside its class's range (a length model learnt from the data)."""
     lengths = train.attributes["length"].to_numpy(dtype=np.float64)
-    return {int(label): [float(v) for v in np.percentile(lengths[train.labels == label], [1, 99])]
+    return {int(label): inner_quantile_bounds(lengths[train.labels == label])
             for label in np.unique(train.labels)}
 
 

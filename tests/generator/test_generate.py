@@ -24,6 +24,7 @@ from premirna.generator.conditions import (
     condition_rows,
     make_conditions,
     parse_conditions,
+    requested_columns,
 )
 from premirna.generator.generate import (
     GenerateConfig,
@@ -163,6 +164,57 @@ def test_guidance(trained: dict[str, Path]) -> None:
     assert torch.equal(guided[:, 0], composed.argmax(dim=1))
 
 
+def test_requested_guidance_pushes_the_requested_bins_alone(trained: dict[str, Path]) -> None:
+    model, checkpoint = load_cvae(trained["model"])
+    (gc_high,) = parse_conditions([{"label": 1, "gc": "high"}], checkpoint)
+    asked = requested_columns(gc_high, checkpoint)
+    gc_column = 1 + list(checkpoint["attributes"]).index("gc")
+    assert asked.tolist() == [k == gc_column for k in range(1 + len(checkpoint["attributes"]))]
+    (plain,) = parse_conditions([{"label": 1}], checkpoint)
+    assert not requested_columns(plain, checkpoint).any()  # the class is guided on its own
+
+    # Make the gc bin matter to the first column, so that a guidance that missed it shows.
+    with torch.no_grad():
+        model.decoder_conditions.tables[gc_column].weight.normal_(
+            0.0, 5.0, generator=torch.Generator().manual_seed(5))
+    n = 32
+    z = torch.randn(n, model.config.latent_dim, generator=torch.Generator().manual_seed(3))
+    table = read_folded(trained["folded"]).head(n).reset_index(drop=True)
+    conditions = torch.from_numpy(make_conditions(np.ones(n, np.int64), table,
+                                                  checkpoint["bins"]))
+    conditions[:, gc_column] = 2
+    requested = torch.from_numpy(np.repeat(asked[None], n, axis=0))
+    noise = gumbel_noise((n, 100, VOCABULARY), torch.Generator().manual_seed(4))
+    plain_tokens = sample_tokens(model, z, conditions, noise=noise)
+    # Weight 1, or nothing requested: the plain conditional decoder, draw for draw.
+    assert torch.equal(plain_tokens, sample_tokens(model, z, conditions, noise=noise,
+                                                   requested_guidance=1.0, requested=requested))
+    assert torch.equal(plain_tokens, sample_tokens(model, z, conditions, noise=noise,
+                                                   requested_guidance=2.0,
+                                                   requested=torch.zeros_like(requested)))
+    # The first column under guidance: l_full + 1.5 (l_full - l_open), where l_open hides the
+    # gc bin and keeps the bins a training molecule filled in.
+    open_ = conditions.clone()
+    open_[:, gc_column] = model.config.condition_sizes[gc_column] - 1
+    start = torch.full((n,), model.start_token)
+    full, free = (model.step(start, 0, *model.start(z, c))[0] for c in (conditions, open_))
+    masked = ending_tokens(VOCABULARY) | iupac_tokens(VOCABULARY)
+    composed = (full + 1.5 * (full - free)).masked_fill(masked, float("-inf"))
+    guided = sample_tokens(model, z, conditions, temperature=0.0, requested_guidance=2.5,
+                           requested=requested)
+    assert torch.equal(guided[:, 0], composed.argmax(dim=1))
+    assert not torch.equal(guided[:, 0], full.masked_fill(masked, float("-inf")).argmax(dim=1))
+    # Composed with class guidance 2: 2 l_full - l_attr + 1.5 (l_full - l_open).
+    attr = unspecified_conditions(model, conditions, "class")
+    no_class = model.step(start, 0, *model.start(z, attr))[0]
+    both = (full + (full - no_class) + 1.5 * (full - free)).masked_fill(masked, float("-inf"))
+    guided = sample_tokens(model, z, conditions, temperature=0.0, guidance=2.0,
+                           requested_guidance=2.5, requested=requested)
+    assert torch.equal(guided[:, 0], both.argmax(dim=1))
+    # The stage's settings carry it to the decoder.
+    assert GenerateConfig.from_dict({"requested_guidance": 1.5}).decoding.requested_guidance == 1.5
+
+
 def test_parse_and_complete_conditions(trained: dict[str, Path]) -> None:
     _, checkpoint = load_cvae(trained["model"])
     single = parse_conditions("single", checkpoint)
@@ -289,19 +341,26 @@ def test_generate_stage(trained: dict[str, Path], tmp_path: Path) -> None:
         assert len(diff) == row.refined_nt
         assert all(row.structure[i] == "." for i in diff)
     # molecules of a requested bin were redrawn until their drawing fell in it (or kept their
-    # first draw after resample_rounds); unrequested conditions draw once
-    requested = table[table["set"] == "prior"]
+    # first draw after resample_rounds); unrequested conditions are redrawn for length alone
+    checkpoint = torch.load(trained["model"], map_location="cpu", weights_only=True)
+    low, high = checkpoint["lengths"].get(1, checkpoint["lengths"].get("1"))
+    requested = table[table["set"] == "posterior"]
+    assert len(requested) == 13 * 3
     asked = requested["condition"] != "pre-miRNA"
     assert requested.loc[~asked, ["first_draw_in_bin", "drawn_in_bin"]].isna().all().all()
-    assert (requested.loc[~asked, "draws"] == 1).all()
-    assert (requested.loc[asked & (requested["first_draw_in_bin"] == 1), "draws"] == 1).all()
+    fits = requested["length"].between(low, high)
+    assert (requested.loc[~asked & ~fits, "draws"] == 11).all()
+    assert fits[~asked & (requested["draws"] < 11)].all()
+    assert fits[asked & (requested["drawn_in_bin"] == 1)].all()
+    assert (requested.loc[asked & (requested["draws"] == 1), "first_draw_in_bin"] == 1).all()
+    assert (requested.loc[asked & (requested["draws"] == 1), "drawn_in_bin"] == 1).all()
     assert (requested.loc[asked & (requested["drawn_in_bin"] == 0), "draws"] == 11).all()
-    checkpoint = torch.load(trained["model"], map_location="cpu", weights_only=True)
     for attribute, edges in checkpoint["bins"].items():
         rows = requested[requested[f"want_{attribute}"] >= 0]
         drawn = drawn_attributes(rows["raw_sequence"], rows["structure"], [attribute])
         reached = assign_bins(drawn[attribute].to_numpy(), edges) == rows[f"want_{attribute}"]
-        assert (reached.to_numpy() == rows["drawn_in_bin"].astype(bool).to_numpy()).all()
+        kept = reached.to_numpy() & fits[rows.index].to_numpy()
+        assert (kept == rows["drawn_in_bin"].astype(bool).to_numpy()).all()
     raw = tmp_path / "raw"
     raw.mkdir()
     generate(trained["model"], trained["folded"], images,
@@ -309,6 +368,16 @@ def test_generate_stage(trained: dict[str, Path], tmp_path: Path) -> None:
     unrefined = pd.read_csv(raw / "table", sep="\t")
     assert (unrefined["refined_nt"] == 0).all()
     assert unrefined["sequence"].tolist() == table["raw_sequence"].tolist()
+    # Guidance of the requested bins leaves the plain pre-miRNA condition (no bin requested)
+    # as it was, draw for draw, and changes the molecules of the binned conditions.
+    pushed = tmp_path / "pushed"
+    pushed.mkdir()
+    generate(trained["model"], trained["folded"], images,
+             {name: pushed / name for name in OUTPUT_NAMES}, {**config, "requested_guidance": 4.0})
+    guided = pd.read_csv(pushed / "table", sep="\t").set_index("id")
+    same = table.set_index("id").loc[guided.index, "raw_sequence"] == guided["raw_sequence"]
+    plain = (guided["condition"] == "pre-miRNA").to_numpy()
+    assert same[plain].all() and not same[~plain & (guided["set"] == "posterior")].all()
     assert outputs["fasta"].read_text().count(">") == len(table)
     traversal = pd.read_csv(outputs["traversals"], sep="\t")
     assert len(traversal) == 4 * 3 * 2  # latent dimensions x steps x samples

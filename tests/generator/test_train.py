@@ -37,7 +37,7 @@ from premirna.generator.tokens import (
     token_lengths,
     tokens_to_factors,
 )
-from premirna.generator.train import HISTORY_COLUMNS, fit, train_cvae
+from premirna.generator.train import HISTORY_COLUMNS, fit, inner_quantile_bounds, train_cvae
 from premirna.rna.structure import hairpin_loops
 from premirna.training.checkpoints import save_checkpoint
 
@@ -193,8 +193,9 @@ def test_checkpoint_round_trip(hairpin_sets, tmp_path: Path) -> None:
     assert list(stored["bins"]) == list(CONDITION_ATTRIBUTES)
     assert all(len(edges) == 2 for edges in stored["bins"].values())
     assert stored["model_args"]["condition_sizes"] == [3, 4, 4, 4, 4]
-    for label, (low, high) in stored["lengths"].items():  # 1st-99th percentile per class
+    for label, (low, high) in stored["lengths"].items():  # inside the 1st-99th percentiles
         lengths = train.attributes["length"][train.labels == label]
+        assert [low, high] == inner_quantile_bounds(lengths.to_numpy())
         assert lengths.min() <= low <= high <= lengths.max()
     assert len(stored["history"]) == 2
     conditions = make_conditions(val.labels, val.attributes, stored["bins"])
@@ -276,3 +277,22 @@ def test_config_rejects_unknown_settings() -> None:
         CVAETrainConfig.from_dict({"epoch": 3})
     config = CVAETrainConfig.from_dict({"model": {"latent_dim": 3}, "beta": 0.5})
     assert config.model.latent_dim == 3 and config.beta == 0.5
+
+
+def test_length_bounds_lie_inside_the_population_percentiles() -> None:
+    # 1..100 in any order: ranks 1 + 1.96 * 0.995 -> 3 and 99 - 1.95 -> 97.
+    values = np.random.default_rng(0).permutation(np.arange(1, 101))
+    assert inner_quantile_bounds(values) == [3.0, 97.0]
+    # The sample's own 1st-99th percentiles of a sample from 0..999 stray outside the
+    # population's (9.99 .. 989.01) in about half the samples; the inner bounds do not.
+    rng = np.random.default_rng(1)
+    strayed = inside = 0
+    for _ in range(200):
+        sample = rng.integers(0, 1000, size=1500)
+        low, high = np.percentile(sample, [1, 99])
+        strayed += low < 9.99 or high > 989.01
+        bounds = inner_quantile_bounds(sample)
+        inside += 9.99 <= bounds[0] <= bounds[1] <= 989.01
+    assert strayed > 60 and inside >= 190
+    assert inner_quantile_bounds(np.array([70.0])) == [70.0, 70.0]
+    assert inner_quantile_bounds(np.array([60.0, 80.0, 70.0])) == [60.0, 70.0]  # ranks 1, 2
