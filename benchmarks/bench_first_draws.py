@@ -27,16 +27,15 @@ import numpy as np
 import pandas as pd
 from common import RESULTS, need
 
-CANONICAL = {"AU", "UA", "GC", "CG", "GU", "UG"}
-
 
 def non_canonical(sequences: list[str], structures: list[str]) -> float:
     """Share of drawn hairpins with at least one pair ViennaRNA cannot form."""
+    from premirna.interpret.determinants import PAIRS
     from premirna.rna.structure import pair_table
 
     def odd(sequence: str, structure: str) -> bool:
         table = pair_table(structure)
-        return any(j > i and sequence[i] + sequence[j] not in CANONICAL
+        return any(j > i and sequence[i] + sequence[j] not in PAIRS
                    for i, j in enumerate(table))
 
     return float(np.mean([odd(s, t) for s, t in zip(sequences, structures, strict=True)]))
