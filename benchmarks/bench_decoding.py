@@ -24,6 +24,7 @@ import pandas as pd
 import yaml
 from common import REPO, WORK
 
+from premirna.classifier.predict import load_scorer
 from premirna.core.logs import setup_logging
 from premirna.generator.generate import generate
 from premirna.validate.stage import validate
@@ -60,7 +61,8 @@ def main() -> None:
     started = time.monotonic()
     generate(model, results / "fold/folded.tsv",
              [results / f"encode/{split}.npz" for split in ("train", "val", "test")],
-             generated, settings, fold=fold, processes=args.threads)
+             generated, settings, fold=fold, processes=args.threads,
+             gate=load_scorer(results / "train_cnn" / "model.pt"))
     seconds = time.monotonic() - started
     scored = {name: out / f"validate_{name}" for name in ("molecules", "summary", "targets")}
     scored.update(realism=out / "realism.png", metrics=out / "metrics.png")

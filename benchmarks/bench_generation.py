@@ -36,6 +36,7 @@ import torch
 import yaml
 from common import REPO, WORK
 
+from premirna.classifier.predict import load_scorer
 from premirna.core.logs import setup_logging
 from premirna.generator.generate import GenerateConfig, generate
 from premirna.generator.train import train_cvae
@@ -181,7 +182,8 @@ def main() -> None:
         generated = {"table": generated["tsv"], "npz": generated["npz"]}
     else:
         generate(model, paths["folded"], [paths[s] for s in SPLITS], generated,
-                 generate_settings, fold_settings(config), processes=args.threads)
+                 generate_settings, fold_settings(config), processes=args.threads,
+                 gate=load_scorer(paths["cnn"]))
     generate_seconds = time.monotonic() - started
     started = time.monotonic()
     outputs = {k: run / "validate" / f"{k}.{'png' if k in ('realism', 'metrics') else 'tsv'}"
@@ -222,7 +224,8 @@ def main() -> None:
     # shipped defaults change.
     used = GenerateConfig.from_saved(generate_settings)
     for key in ("latent", "latent_scale", "temperature", "top_p", "guidance",
-                "attribute_guidance", "requested_guidance", "refine_steps", "resample_rounds"):
+                "attribute_guidance", "requested_guidance", "refine_steps", "resample_rounds",
+                "detector_gate", "attribute_matching"):
         row[key] = getattr(used, key)
     for rec in targets.itertuples(index=False):
         row[rec.metric] = round(float(rec.generated), 4)

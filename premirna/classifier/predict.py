@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,3 +38,12 @@ def load_checkpoint(
     return load_model(
         path, lambda args: build_model(CNNConfig.from_saved(args)), device, kind="classifier"
     )
+
+
+def load_scorer(
+    path: str | Path, device: str | torch.device = "cpu"
+) -> Callable[[np.ndarray], np.ndarray]:
+    """A trained classifier (`results/train_cnn/model.pt`) as a function: uint8 images
+    N x 25 x 100 x 3 -> P(pre-miRNA) of each."""
+    model, _ = load_checkpoint(path, device=device)
+    return lambda images: predict_proba(model, images)

@@ -19,6 +19,7 @@ STREAMS: dict[str, int] = {
     "download_split": 4,  # the train/val/test split
     "pretrain_positives": 11,  # the sample of `train_cnn.pretrain.max_positives`
     "judge_decoys": 21,  # validate: which positives give the judge's pair-shuffle decoys
+    "generate_keep": 31,  # generate: attribute matching's keep-or-redraw draws, per condition
 }
 #: Streams seeded with ``seed + OFFSETS[name] + index``.
 OFFSETS: dict[str, int] = {
@@ -31,6 +32,8 @@ OFFSETS: dict[str, int] = {
     "pretrain_phase": 7919,  # train_cnn: the pre-training phase
     "redraw_round": 100_000,  # generate: added once per redraw round (`redraw_seed`)
 }
+#: generate: the redraw round whose seeds attribute matching's pilot draws take (`redraw_seed`).
+PILOT_ROUND = 1000
 
 
 def stream(seed: int, name: str) -> np.random.Generator:

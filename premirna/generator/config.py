@@ -1,4 +1,5 @@
-"""The settings of the train_cvae stage (the `train_cvae:` config section)."""
+"""The settings of the train_cvae and generate stages (the `train_cvae:` and `generate:` config
+sections)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 from premirna.core.settings import Settings, check_bounds
 from premirna.generator.conditions import CONDITION_ATTRIBUTES
 from premirna.generator.network import DERIVED, CVAEConfig
+from premirna.generator.sample import Decoding
 
 
 @dataclass
@@ -96,3 +98,68 @@ class CVAETrainConfig(Settings):
         if outside or len(set(dims)) != len(dims):
             raise ValueError(f"train_cvae.attribute_regularisation: dimensions {dims} must be "
                              f"distinct and within 0..{self.model.latent_dim - 1}")
+
+
+@dataclass
+class GenerateConfig(Settings):
+    """Settings of the `generate` stage (the `generate:` config section)."""
+
+    SECTION = "generate"
+
+    n_per_condition: int = 100  # molecules sampled for every condition
+    conditions: Any = "single"  # "single": pre-miRNA alone, then each attribute bin alone; or a
+    # list of {label: 0/1, <attribute>: <bin name or index>} (omitted = not specified)
+    temperature: float = 1.0  # softmax temperature of every column; 0 = greedy (most likely)
+    top_p: float = 1.0  # nucleus: draw among the most likely columns holding this probability
+    guidance: float = 1.0  # classifier-free guidance of the class (1 = plain conditional;
+    # more pushes towards what the decoder calls a pre-miRNA, at a cost in realism)
+    attribute_guidance: float = 1.0  # classifier-free guidance of the attribute bins (1 = none)
+    requested_guidance: float = 1.25  # guidance of the requested bins alone (not of the bins
+    # a training molecule filled in for the open attributes); 1 = none
+    complete_conditions: bool = True  # draw the attributes a condition leaves open from real
+    # training molecules of that class (else they stay "not specified")
+    latent_scale: float = 0.5  # scales the noise of z: its SD around 0 (`prior`) or, in units
+    # of the posterior SD, around the posterior mean (`posterior`); 1 = the distribution itself
+    latent: str = "posterior"  # where z comes from: "prior" (N(0, I) times latent_scale) or
+    # "posterior": the posterior of the training molecule that completed the condition (the
+    # aggregate posterior), so that z agrees with the requested bins
+    around: Any = 3  # real molecules to sample around: a list of ids, or a number k for the
+    # first k test-split pre-miRNAs (by id)
+    n_around: int = 20  # molecules per real molecule in `around`
+    around_scale: float = 1.0  # multiplies the posterior SD around a real molecule
+    traversal_steps: int = 7  # grid points per latent dimension, over `traversal_span`
+    traversal_samples: int = 8  # molecules per grid point (same noise at every point)
+    traversal_range: float = 3.0  # the grid spans -range .. +range SD (traversal_span: prior)
+    traversal_span: str = "prior"  # "prior": -range .. +range SD around 0 on every dimension;
+    # "data": from the 1st to the 99th percentile of the training pre-miRNAs' posterior means on
+    # that dimension, where the molecules are (an axis tied to an attribute by AR-VAE training
+    # is not centred on 0, and past its data it extrapolates)
+    refine_steps: int = 20  # steps of the repair walk (generator.refine) that changes unpaired
+    # nucleotides until the molecule folds as drawn; 0 = keep the decoder's sequences as they are
+    resample_rounds: int = 10  # rounds of redrawing (new z, new noise) the molecules whose drawn
+    # hairpin misses a requested bin; 0 = keep every first draw (see `match_request`)
+    detector_gate: float = 0.5  # redraw a pre-miRNA whose drawn image train_cnn's CNN gives a
+    # lower P(pre-miRNA); 0 = off (`premirna.generator.realism`)
+    attribute_matching: float = 0.8  # keep a pre-miRNA with probability min(1, r / M), r the
+    # real-to-generated density ratio of its hairpin attributes, M this quantile of a pilot's
+    # ratios (1 = exact rejection sampling); 0 = off
+    batch_size: int = 500  # molecules decoded at once
+    seed: int = 20191108  # seeds every draw
+    threads: int = 1  # torch CPU threads
+    device: str = "auto"  # "auto" (CUDA if available), "cpu" or "cuda"
+
+    def check(self) -> None:
+        if not 0 <= self.detector_gate < 1 or not 0 <= self.attribute_matching <= 1:
+            raise ValueError("generate.detector_gate: 0 <= value < 1; generate.attribute_matching:"
+                             " 0 <= value <= 1")
+        if self.latent not in ("prior", "posterior"):
+            raise ValueError(f"generate.latent: 'prior' or 'posterior', not {self.latent!r}")
+        if self.traversal_span not in ("prior", "data"):
+            raise ValueError("generate.traversal_span: 'prior' or 'data', not "
+                             f"{self.traversal_span!r}")
+
+    @property
+    def decoding(self) -> Decoding:
+        """How latents become tokens."""
+        return Decoding(self.temperature, self.top_p, self.guidance, self.attribute_guidance,
+                        self.requested_guidance)

@@ -10,14 +10,16 @@ drawable, decodable hairpin. A molecule whose drawn hairpin misses a requested b
 drawn stem or loop, the free energy of its drawn structure) is redrawn with a new latent and new
 noise, up to `resample_rounds` times (`premirna.generator.request.match_request`): the decoder's
 distribution restricted to the request; the share of first draws that already matched is kept
-(`first_draw_in_bin`) for the report. A decoded sequence that ViennaRNA folds differently from
-its drawing is then repaired by a short walk that changes only nucleotides the drawing leaves
-unpaired (`premirna.generator.refine`, `refine_steps`; the decoder's own sequence is kept as
-`raw_sequence`). `generate` makes N molecules per configured condition (z from the prior, or from
-the posterior of training molecules in the requested bins: `latent`), molecules around chosen
-real ones (their posterior, widened by `around_scale`), and latent traversals (every dimension
-from -3 to +3 SD, or across the training pre-miRNAs' span on it, with the others at 0),
-re-folded so that the interpretation stage can read what each dimension changes.
+(`first_draw_in_bin`) for the report. A pre-miRNA is also redrawn while the pipeline's own CNN
+turns its drawn image down (`detector_gate`) or attribute matching turns it down at random
+(`attribute_matching`; `premirna.generator.realism`). A decoded sequence that ViennaRNA folds
+differently from its drawing is then repaired by a short walk that changes only nucleotides the
+drawing leaves unpaired (`premirna.generator.refine`, `refine_steps`; the decoder's own sequence
+is kept as `raw_sequence`). `generate` makes N molecules per configured condition (z from the
+prior, or from the posterior of training molecules in the requested bins: `latent`), molecules
+around chosen real ones (their posterior, widened by `around_scale`), and latent traversals
+(every dimension from -3 to +3 SD, or across the training pre-miRNAs' span on it, with the
+others at 0), re-folded so that the interpretation stage can read what each dimension changes.
 """
 
 from __future__ import annotations
@@ -34,7 +36,6 @@ import torch
 
 from premirna.core.atomic import save_npz, write_tsv
 from premirna.core.seeds import offset, redraw_seed
-from premirna.core.settings import Settings
 from premirna.core.tables import read_folded
 from premirna.generator.conditions import (
     Condition,
@@ -44,6 +45,7 @@ from premirna.generator.conditions import (
     parse_conditions,
     requested_columns,
 )
+from premirna.generator.config import GenerateConfig
 from premirna.generator.figures import plot_traversals
 from premirna.generator.network import CVAE
 from premirna.generator.posterior import (
@@ -53,9 +55,10 @@ from premirna.generator.posterior import (
     posterior_latents,
     training_posteriors,
 )
+from premirna.generator.realism import Acceptance, Gate, acceptances
 from premirna.generator.refine import refine_decoded
-from premirna.generator.request import match_request
-from premirna.generator.sample import Decoded, Decoding, decode_latents, gumbel_noise
+from premirna.generator.request import Drawer, match_request
+from premirna.generator.sample import Decoded, decode_latents, gumbel_noise
 from premirna.rna.folding import DEFAULT_FOLD, FoldSettings, fold_sequences
 from premirna.rna.seqio import Record, write_fasta
 from premirna.rna.structure import features
@@ -68,63 +71,6 @@ TRAVERSAL_ATTRIBUTES: tuple[str, ...] = (
     "length", "gc", "mfe_per_nt", "hairpin_loops", "loop_size", "stem_length", "bulges",
     "internal_loops",
 )
-
-
-@dataclass
-class GenerateConfig(Settings):
-    """Settings of the `generate` stage (the `generate:` config section)."""
-
-    SECTION = "generate"
-
-    n_per_condition: int = 100  # molecules sampled for every condition
-    conditions: Any = "single"  # "single": pre-miRNA alone, then each attribute bin alone; or a
-    # list of {label: 0/1, <attribute>: <bin name or index>} (omitted = not specified)
-    temperature: float = 1.0  # softmax temperature of every column; 0 = greedy (most likely)
-    top_p: float = 1.0  # nucleus: draw among the most likely columns holding this probability
-    guidance: float = 1.0  # classifier-free guidance of the class (1 = plain conditional;
-    # more pushes towards what the decoder calls a pre-miRNA, at a cost in realism)
-    attribute_guidance: float = 1.0  # classifier-free guidance of the attribute bins (1 = none)
-    requested_guidance: float = 1.25  # guidance of the requested bins alone (not of the bins
-    # a training molecule filled in for the open attributes); 1 = none
-    complete_conditions: bool = True  # draw the attributes a condition leaves open from real
-    # training molecules of that class (else they stay "not specified")
-    latent_scale: float = 0.5  # scales the noise of z: its SD around 0 (`prior`) or, in units
-    # of the posterior SD, around the posterior mean (`posterior`); 1 = the distribution itself
-    latent: str = "posterior"  # where z comes from: "prior" (N(0, I) times latent_scale) or
-    # "posterior": the posterior of the training molecule that completed the condition (the
-    # aggregate posterior), so that z agrees with the requested bins
-    around: Any = 3  # real molecules to sample around: a list of ids, or a number k for the
-    # first k test-split pre-miRNAs (by id)
-    n_around: int = 20  # molecules per real molecule in `around`
-    around_scale: float = 1.0  # multiplies the posterior SD around a real molecule
-    traversal_steps: int = 7  # grid points per latent dimension, over `traversal_span`
-    traversal_samples: int = 8  # molecules per grid point (same noise at every point)
-    traversal_range: float = 3.0  # the grid spans -range .. +range SD (traversal_span: prior)
-    traversal_span: str = "prior"  # "prior": -range .. +range SD around 0 on every dimension;
-    # "data": from the 1st to the 99th percentile of the training pre-miRNAs' posterior means on
-    # that dimension, where the molecules are (an axis tied to an attribute by AR-VAE training
-    # is not centred on 0, and past its data it extrapolates)
-    refine_steps: int = 20  # steps of the repair walk (generator.refine) that changes unpaired
-    # nucleotides until the molecule folds as drawn; 0 = keep the decoder's sequences as they are
-    resample_rounds: int = 10  # rounds of redrawing (new z, new noise) the molecules whose drawn
-    # hairpin misses a requested bin; 0 = keep every first draw (see `match_request`)
-    batch_size: int = 500  # molecules decoded at once
-    seed: int = 20191108  # seeds every draw
-    threads: int = 1  # torch CPU threads
-    device: str = "auto"  # "auto" (CUDA if available), "cpu" or "cuda"
-
-    def check(self) -> None:
-        if self.latent not in ("prior", "posterior"):
-            raise ValueError(f"generate.latent: 'prior' or 'posterior', not {self.latent!r}")
-        if self.traversal_span not in ("prior", "data"):
-            raise ValueError("generate.traversal_span: 'prior' or 'data', not "
-                             f"{self.traversal_span!r}")
-
-    @property
-    def decoding(self) -> Decoding:
-        """How latents become tokens."""
-        return Decoding(self.temperature, self.top_p, self.guidance, self.attribute_guidance,
-                        self.requested_guidance)
 
 
 def _frame(
@@ -262,29 +208,42 @@ class _Context:
     processes: int
 
 
+def _drawer(
+    ctx: _Context, k: int, condition: Condition, reference: pd.DataFrame | None,
+    posterior: Mapping[str, tuple[np.ndarray, np.ndarray]] | None,
+) -> Drawer:
+    """draw(m, round) for the `k`-th condition: new latents, new noise (`redraw_seed`)."""
+    config, checkpoint = ctx.config, ctx.checkpoint
+
+    def draw(m: int, round_: int) -> tuple[Decoded, np.ndarray, np.ndarray]:
+        sources: list[str] = []
+        rows = condition_rows(condition, m, checkpoint, reference, ctx.rng, sources)
+        z = (ctx.rng.standard_normal((m, ctx.model.config.latent_dim))
+             * config.latent_scale).astype(np.float32)
+        if posterior is not None:
+            z = posterior_latents(posterior, sources, z)
+        decoded = decode_latents(ctx.model, z, rows, config.decoding,
+                                 seed=redraw_seed(config.seed, round_, k),
+                                 batch_size=config.batch_size,
+                                 requested=requested_columns(condition, checkpoint))
+        return decoded, rows, z
+
+    return draw
+
+
 def _by_condition(
     ctx: _Context, conditions: Sequence[Condition], reference: pd.DataFrame | None,
     posterior: Mapping[str, tuple[np.ndarray, np.ndarray]] | None, out: _Generated,
+    keep: Sequence[Acceptance | None],
 ) -> None:
-    """`n_per_condition` molecules for every condition, misses redrawn, then repaired."""
+    """`n_per_condition` molecules for every condition, misses redrawn, then repaired; `keep`
+    holds each condition's further test (`premirna.generator.realism`) or None."""
     config, checkpoint = ctx.config, ctx.checkpoint
-    dim = ctx.model.config.latent_dim
     for k, condition in enumerate(conditions):
         n = config.n_per_condition
-
-        def draw(m: int, round_: int, k: int = k, condition: Condition = condition):
-            sources: list[str] = []
-            rows = condition_rows(condition, m, checkpoint, reference, ctx.rng, sources)
-            z = (ctx.rng.standard_normal((m, dim)) * config.latent_scale).astype(np.float32)
-            if posterior is not None:
-                z = posterior_latents(posterior, sources, z)
-            decoded = decode_latents(ctx.model, z, rows, config.decoding,
-                                     seed=redraw_seed(config.seed, round_, k),
-                                     batch_size=config.batch_size,
-                                     requested=requested_columns(condition, checkpoint))
-            return decoded, rows, z
-
-        matched = match_request(draw, condition, n, config.resample_rounds, checkpoint, ctx.fold)
+        draw = _drawer(ctx, k, condition, reference, posterior)
+        matched = match_request(draw, condition, n, config.resample_rounds, checkpoint, ctx.fold,
+                                keep[k])
         decoded = refine_decoded(matched.decoded, config.refine_steps,
                                  offset(config.seed, "condition", k), ctx.fold, ctx.processes)
         ids = [f"gen_c{k:02d}_{i:04d}" for i in range(n)]
@@ -300,7 +259,8 @@ def _by_condition(
                      "(%.2f draws per molecule)", condition.name, n, matched.first_hit.mean(),
                      matched.hit.mean(), matched.draws.mean())
         else:
-            log.info("%s: %d molecules", condition.name, n)
+            log.info("%s: %d molecules (%.2f draws per molecule)", condition.name, n,
+                     matched.draws.mean())
 
 
 def _around(
@@ -365,6 +325,7 @@ def generate(
     config: GenerateConfig | Mapping[str, Any] | None = None,
     fold: FoldSettings | Mapping[str, Any] = DEFAULT_FOLD,
     processes: int = 1,
+    gate: Gate | None = None,
 ) -> dict[str, int]:
     """The `generate` stage.
 
@@ -373,6 +334,8 @@ def generate(
     in which the molecules of `around` are looked up; `folded_tsv` gives the training molecules
     whose attribute bins complete open conditions. `fold` is the energy model of the drawn
     energies, the repair walk and the re-folded traversals; `processes` fold in parallel.
+    `gate` is train_cnn's model as images -> P(pre-miRNA)
+    (`premirna.classifier.predict.load_scorer`), the gate of `detector_gate`.
     """
     if not isinstance(config, GenerateConfig):
         config = GenerateConfig.from_dict(config)
@@ -387,8 +350,16 @@ def generate(
         training_posteriors(model, checkpoint, reference, image_npz, table)
         if config.latent == "posterior" and reference is not None else None
     )
+    if config.detector_gate > 0 and gate is None:
+        raise ValueError("generate.detector_gate needs train_cnn's model (gate); set it to 0 to "
+                         "generate without the gate")
+    gate = gate if config.detector_gate > 0 else None
+    keep = acceptances(
+        conditions, [_drawer(ctx, k, c, reference, posterior) for k, c in enumerate(conditions)],
+        table, checkpoint, gate, config.detector_gate, config.attribute_matching,
+        config.n_per_condition, config.seed, fold)
     out = _Generated()
-    _by_condition(ctx, conditions, reference, posterior, out)
+    _by_condition(ctx, conditions, reference, posterior, out, keep)
     around = around_molecules(config.around, table)
     if around:
         _around(ctx, around, image_npz, table, out)

@@ -97,21 +97,27 @@ Drawer = Callable[[int, int], "tuple[Decoded, np.ndarray, np.ndarray]"]
 
 def match_request(
     draw: Drawer, condition: Condition, n: int, rounds: int, checkpoint: Mapping[str, Any],
-    fold: FoldSettings = DEFAULT_FOLD,
+    fold: FoldSettings = DEFAULT_FOLD, accept: Callable[[Decoded], np.ndarray] | None = None,
 ) -> Matched:
     """`n` molecules for `condition`, redrawing those whose drawn hairpin misses a requested bin
-    or whose length is outside its class's training range (`in_length_range`).
+    or whose length is outside its class's training range (`in_length_range`), or that `accept`
+    (if given: one more test per molecule of a Decoded, `premirna.generator.realism.Acceptance`)
+    turns down.
 
     `draw(m, round)` returns (Decoded, conditions, z) for m new molecules (new latents, new noise).
-    A molecule that misses after `rounds` redraws keeps its first draw, so the validate stage
-    still sees every miss. This samples the decoder's distribution restricted to the requested
-    bins and the training lengths (rejection sampling on what the decoder drew, not on a re-fold,
-    and never on a judge's verdict); `first_hit` keeps the decoder's own control of the bins for
-    the report.
+    A molecule that misses after `rounds` redraws keeps its first draw that met its bins and
+    length range, else its very first draw, so the validate stage still sees every miss. This
+    samples the decoder's distribution restricted to the requested bins and the training lengths
+    (rejection sampling on what the decoder drew, not on a re-fold, and never on a judge's
+    verdict); `first_hit` keeps the decoder's own control of the bins for the report.
     """
+    def tests(decoded: Decoded) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        in_bins = in_requested_bins(decoded, condition, checkpoint, fold)
+        fits = in_bins & in_length_range(decoded, condition, checkpoint)
+        return in_bins, fits, fits & accept(decoded) if accept is not None else fits
+
     decoded, rows, z = draw(n, 0)
-    first_hit = in_requested_bins(decoded, condition, checkpoint, fold)
-    hit = first_hit & in_length_range(decoded, condition, checkpoint)
+    first_hit, fits, hit = tests(decoded)
     draws = np.ones(n, dtype=np.int64)
     for round_ in range(1, rounds + 1):
         missing = np.flatnonzero(~hit)
@@ -119,12 +125,15 @@ def match_request(
             break
         again, again_rows, again_z = draw(len(missing), round_)
         draws[missing] += 1
-        now = (in_requested_bins(again, condition, checkpoint, fold)
-               & in_length_range(again, condition, checkpoint))
-        keep = missing[now]
+        _, fits_again, now = tests(again)
+        # kept: a draw that passes every test, or, for a molecule whose kept draw misses even
+        # its bins or length range, the first redraw that meets them
+        better = now | (fits_again & ~fits[missing])
+        keep = missing[better]
         if len(keep):
-            _put(decoded, keep, _take(again, np.flatnonzero(now)))
-            rows[keep] = again_rows[now]
-            z[keep] = again_z[now]
-            hit[keep] = True
+            _put(decoded, keep, _take(again, np.flatnonzero(better)))
+            rows[keep] = again_rows[better]
+            z[keep] = again_z[better]
+            hit[keep] = now[better]
+            fits[keep] = True
     return Matched(decoded, rows, z, draws, first_hit, hit)

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from premirna.classifier.predict import load_checkpoint, predict_proba
+from premirna.classifier.predict import load_scorer
 from premirna.data.mirbase import family_of
 from premirna.encode.render import encode_many
 from premirna.generator.conditions import assign_bins
@@ -86,8 +86,8 @@ TARGET_NOTES: dict[str, str] = {
     "trees_judge_worst_condition": "the lowest trees-judge share of any condition",
     "two_sample_auc": "classifier two-sample test against real test pre-miRNAs (0.5: alike)",
     "outside_length_range": "share outside the real test pre-miRNAs' 1st-99th length percentiles",
-    "judged_premirna": "the pipeline's own CNN: same image and data as the generator, not "
-                       "independent",
+    "judged_premirna": "the pipeline's own CNN: same image and data as the generator, and the "
+                       "gate of generate.detector_gate: not independent",
 }
 
 
@@ -160,8 +160,7 @@ Judge = Callable[[np.ndarray], np.ndarray]
 
 def load_cnn_judge(model_path: str | Path, device: str = "cpu") -> Judge:
     """The trained CNN (`results/train_cnn/model.pt`) as a function images -> P(pre-miRNA)."""
-    model, _ = load_checkpoint(model_path, device=device)
-    return lambda images: predict_proba(model, images)
+    return load_scorer(model_path, device)
 
 
 def judge_sequences(

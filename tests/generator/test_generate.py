@@ -268,7 +268,7 @@ def test_latents_from_the_aggregate_posterior(trained: dict[str, Path], tmp_path
 
     outputs = {n: tmp_path / n for n in OUTPUT_NAMES}
     config = {"n_per_condition": 2, "around": 0, "traversal_steps": 2, "traversal_samples": 1,
-              "latent": "posterior", "seed": 5}
+              "latent": "posterior", "seed": 5, "detector_gate": 0, "attribute_matching": 0}
     generate(trained["model"], trained["folded"], images, outputs, config)
     with np.load(outputs["npz"]) as data:
         z_posterior = data["z"]
@@ -304,7 +304,7 @@ def test_traversals_over_the_span_of_the_data(trained: dict[str, Path], tmp_path
 
     outputs = {n: tmp_path / n for n in OUTPUT_NAMES}
     config = {"n_per_condition": 1, "around": 0, "traversal_steps": 3, "traversal_samples": 2,
-              "traversal_span": "data", "seed": 5}
+              "traversal_span": "data", "seed": 5, "detector_gate": 0, "attribute_matching": 0}
     generate(trained["model"], trained["folded"], images, outputs, config)
     traversals = pd.read_csv(outputs["traversals"], sep="\t")
     assert traversals["id"].is_unique
@@ -321,7 +321,8 @@ def test_generate_stage(trained: dict[str, Path], tmp_path: Path) -> None:
     outputs = {name: tmp_path / name for name in OUTPUT_NAMES}
     around = pd.read_csv(trained["folded"], sep="\t").query("label == 1")["id"].head(2).tolist()
     config = {"n_per_condition": 3, "around": around, "n_around": 2,
-              "traversal_steps": 3, "traversal_samples": 2, "guidance": 2.0, "seed": 3}
+              "traversal_steps": 3, "traversal_samples": 2, "guidance": 2.0, "seed": 3,
+              "detector_gate": 0, "attribute_matching": 0}
     images = [trained[s] for s in ("train", "val", "test")]
     counts = generate(trained["model"], trained["folded"], images, outputs, config)
     table = pd.read_csv(outputs["table"], sep="\t")
@@ -395,6 +396,41 @@ def test_generate_stage(trained: dict[str, Path], tmp_path: Path) -> None:
     with pytest.raises(Exception, match="not encoded"):
         generate(trained["model"], trained["folded"], images, outputs,
                    {**config, "around": ["hsa-mir-nonexistent"]})
+
+
+def test_the_gate_and_attribute_matching_in_the_stage(
+    trained: dict[str, Path], tiny_cnn: Path, tmp_path: Path
+) -> None:
+    """With train_cnn's model as the gate: every pre-miRNA kept before its last round passes
+    the gate on its drawn image; the run is seeded; without the model the stage says what is
+    missing."""
+    from premirna.classifier.predict import load_scorer
+
+    gate = load_scorer(tiny_cnn)
+    # the two-epoch CVAE draws molecules shorter than its training range, which would take every
+    # round: a copy without that range
+    checkpoint = torch.load(trained["model"], map_location="cpu", weights_only=True)
+    checkpoint["lengths"] = {}
+    model = tmp_path / "model.pt"
+    torch.save(checkpoint, model)
+    config = {"n_per_condition": 4, "around": 0, "traversal_steps": 2, "traversal_samples": 1,
+              "seed": 5, "detector_gate": 0.5, "attribute_matching": 0.8}
+    images = [trained[s] for s in ("train", "val", "test")]
+    outputs = {name: tmp_path / name for name in OUTPUT_NAMES}
+    generate(model, trained["folded"], images, outputs, config, gate=gate)
+    table = pd.read_csv(outputs["table"], sep="\t")
+    drawn, _ = encode_many(table["raw_sequence"].tolist(), table["structure"].tolist())
+    passed = gate(drawn) >= 0.5
+    early = (table["draws"] < 11).to_numpy()
+    assert early.any() and passed[early].all()
+    assert (table["draws"] > 1).any()  # the gate and the matching redrew some
+    again = tmp_path / "again"
+    again.mkdir()
+    generate(model, trained["folded"], images, {name: again / name for name in OUTPUT_NAMES},
+             config, gate=gate)
+    assert (again / "table").read_text() == outputs["table"].read_text()
+    with pytest.raises(ValueError, match="needs train_cnn's model"):
+        generate(trained["model"], trained["folded"], images, outputs, config)
 
 
 def test_drawn_attributes_are_those_of_the_drawing() -> None:

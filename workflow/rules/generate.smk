@@ -8,6 +8,12 @@ rule generate:
         model="results/train_cvae/model.pt",
         folded="results/fold/folded.tsv",
         images=expand("results/encode/{split}.npz", split=SPLITS),
+        # The pipeline's own CNN, the gate of generate.detector_gate, only when the gate is on.
+        cnn=(
+            "results/train_cnn/model.pt"
+            if config["generate"]["detector_gate"] > 0
+            else []
+        ),
     output:
         table="results/generate/generated.tsv",
         fasta="results/generate/generated.fa",

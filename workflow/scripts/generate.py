@@ -1,5 +1,6 @@
 """Snakemake adapter for rule generate: sample new hairpins from the CVAE, traverse its latents."""
 
+from premirna.classifier.predict import load_scorer
 from premirna.core.logs import setup_logging
 from premirna.generator.generate import generate
 from premirna.report.pages import write_table_pages
@@ -15,5 +16,6 @@ generate(
             "threads": snakemake.threads},
     fold=snakemake.params.fold,
     processes=snakemake.threads,
+    gate=load_scorer(snakemake.input.cnn) if snakemake.input.cnn else None,
 )
 write_table_pages(snakemake.output)

@@ -1,0 +1,183 @@
+"""Two more reasons to redraw a generated pre-miRNA: the pipeline's own classifier does not call
+it one, or hairpins like it are rarer among real pre-miRNAs than among the generator's.
+
+**The classifier gate** (`detector_gate`). The decoder draws some hairpins that the pipeline's
+CNN (`train_cnn`, on the same Cordero image) puts with the negatives: short or broken stems,
+little stability. Real training pre-miRNAs pass it about nine times in ten. A pre-miRNA molecule
+whose drawn image the CNN gives a probability below the gate is redrawn, like one that misses its
+requested bin. This makes the own CNN's verdict on generated molecules meaningless (validate
+labels it so); the judges of realism are the independent ones, which never see the generator.
+
+**Attribute matching** (`attribute_matching`), discriminator rejection sampling (Azadi et al.
+2019, ICLR) on the hairpin's attributes. The gate alone leaves too many over-stable molecules
+(real pre-miRNAs that the CNN rejects are not the least stable ones), and the decoder's free
+energies spread wider than real ones on both sides. A pilot round of gated draws of every
+pre-miRNA condition is set against the training pre-miRNAs in the same requested bins, on
+`ATTRIBUTES` of the drawn hairpin (`premirna.generator.request.drawn_attributes`; scoring the
+repaired, re-folded molecule instead tripled generate's time and matched no better, see
+benchmarks/README.md). Boosted trees estimate P(real | attributes), so r = P / (1 - P) is the
+density ratio of real to generated hairpins. A molecule is kept with probability min(1, r / M),
+M the `attribute_matching` quantile of the pilot's ratios (1: exact
+rejection sampling, the most redraws; lower: fewer redraws, an approximate correction). The
+critic sees only the generator's own training split and draws; the independent judges and the
+validate stage's held-out molecules stay out of it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from premirna.core.seeds import PILOT_ROUND, STREAMS
+from premirna.generator.conditions import Condition, assign_bins
+from premirna.generator.request import drawn_attributes, in_length_range, in_requested_bins
+from premirna.generator.sample import Decoded
+from premirna.rna.folding import DEFAULT_FOLD, FoldSettings
+
+log = logging.getLogger(__name__)
+
+#: Hairpin attributes the critic compares (`premirna.rna.structure.features`).
+ATTRIBUTES: tuple[str, ...] = ("length", "gc", "mfe_per_nt", "stem_length", "loop_size",
+                               "bulges", "internal_loops")
+
+#: images (N x 25 x 100 x 3, uint8) -> P(pre-miRNA): train_cnn's model
+#: (`premirna.classifier.predict.load_scorer`).
+Gate = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass
+class AttributeCritic:
+    """Boosted trees that tell training pre-miRNAs from the generator's draws by `ATTRIBUTES`."""
+
+    model: Any
+    scale: float  # M: the ratio at and above which a molecule is always kept
+
+    def ratio(self, values: pd.DataFrame) -> np.ndarray:
+        """P(real) / P(generated) of each row (the classes were weighted to equal mass)."""
+        p = self.model.predict_proba(values[list(ATTRIBUTES)].to_numpy(dtype=np.float64))[:, 1]
+        p = np.clip(p, 1e-6, 1 - 1e-6)
+        return p / (1 - p)
+
+    def keep_probability(self, values: pd.DataFrame) -> np.ndarray:
+        return np.minimum(1.0, self.ratio(values) / self.scale)
+
+
+def fit_critic(
+    real: Sequence[pd.DataFrame], drawn: Sequence[pd.DataFrame], quantile: float, seed: int
+) -> AttributeCritic:
+    """The critic of real (`real[c]`: training pre-miRNAs in condition c's bins) against drawn
+    (`drawn[c]`: the pilot's molecules of condition c) hairpins. Every condition weighs the same
+    on both sides, so the ratio is that of the two mixtures over the conditions; M is the
+    `quantile` of the ratios of the drawn molecules."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from threadpoolctl import threadpool_limits
+
+    parts = [(p, 1.0) for p in real if len(p)] + [(p, 0.0) for p in drawn if len(p)]
+    if not any(y for _, y in parts) or all(y for _, y in parts):
+        raise ValueError("attribute matching needs real and drawn pre-miRNAs in some condition")
+    x = np.vstack([p[list(ATTRIBUTES)].to_numpy(dtype=np.float64) for p, _ in parts])
+    y = np.concatenate([np.full(len(p), label) for p, label in parts])
+    weight = np.concatenate([np.full(len(p), 1.0 / len(p)) for p, _ in parts])
+    weight *= len(weight) / weight.sum()
+    model = HistGradientBoostingClassifier(max_iter=100, learning_rate=0.05, max_depth=3,
+                                           random_state=seed)
+    with threadpool_limits(1, user_api="openmp"):
+        model.fit(x, y, sample_weight=weight)
+    critic = AttributeCritic(model, 1.0)
+    ratios = critic.ratio(pd.concat([p for p, label in parts if label == 0]))
+    critic.scale = float(np.quantile(ratios, quantile))
+    return critic
+
+
+def real_in_bins(
+    table: pd.DataFrame, condition: Condition, checkpoint: Mapping[str, Any]
+) -> pd.DataFrame:
+    """`ATTRIBUTES` of the training-split pre-miRNAs of `table` (the fold table) that lie in
+    every bin `condition` requests."""
+    train = table[(table["split"] == "train") & (table["label"].astype(int) == 1)]
+    keep = np.ones(len(train), dtype=bool)
+    for attribute, wanted in condition.bins.items():
+        edges = checkpoint["bins"][attribute]
+        keep &= assign_bins(train[attribute].to_numpy(dtype=np.float64), edges) == wanted
+    return train.loc[keep, list(ATTRIBUTES)].reset_index(drop=True)
+
+
+@dataclass
+class Acceptance:
+    """Per molecule of one pre-miRNA condition: does it pass the gate, and the critic's draw?"""
+
+    gate: Gate | None
+    threshold: float
+    critic: AttributeCritic | None
+    rng: np.random.Generator
+    fold: FoldSettings = DEFAULT_FOLD
+
+    def passes_gate(self, decoded: Decoded) -> np.ndarray:
+        if self.gate is None:
+            return np.ones(len(decoded.sequences), dtype=bool)
+        return self.gate(decoded.images) >= self.threshold
+
+    def __call__(self, decoded: Decoded) -> np.ndarray:
+        keep = self.passes_gate(decoded)
+        if self.critic is not None:
+            u = self.rng.random(len(keep))
+            rows = np.flatnonzero(keep)
+            if not len(rows):
+                return keep
+            values = drawn_attributes([decoded.sequences[i] for i in rows],
+                                      [decoded.structures[i] for i in rows], ATTRIBUTES, self.fold)
+            keep[rows] &= u[rows] < self.critic.keep_probability(values.fillna(0.0))
+        return keep
+
+
+def acceptances(
+    conditions: Sequence[Condition],
+    drawers: Sequence[Callable[[int, int], tuple[Decoded, np.ndarray, np.ndarray]]],
+    table: pd.DataFrame,
+    checkpoint: Mapping[str, Any],
+    gate: Gate | None,
+    threshold: float,
+    quantile: float,
+    n: int,
+    seed: int,
+    fold: FoldSettings = DEFAULT_FOLD,
+) -> list[Acceptance | None]:
+    """One `Acceptance` per condition (None for a condition that is not of pre-miRNAs, or when
+    neither the gate nor attribute matching is on). With `quantile` > 0, `drawers[c](n, round)`
+    first draws a pilot of `n` molecules per pre-miRNA condition (round `PILOT_ROUND`'s seeds);
+    those in their bins and length range that pass the gate are the drawn side of the critic."""
+    on = [c.label == 1 for c in conditions]
+    if gate is None and quantile <= 0:
+        return [None] * len(conditions)
+    critic = None
+    if quantile > 0 and any(on):
+        real, drawn = [], []
+        for condition, drawer, use in zip(conditions, drawers, on, strict=True):
+            if not use:
+                continue
+            decoded, _, _ = drawer(n, PILOT_ROUND)
+            keep = (in_requested_bins(decoded, condition, checkpoint, fold)
+                    & in_length_range(decoded, condition, checkpoint))
+            keep &= Acceptance(gate, threshold, None, np.random.default_rng(0)).passes_gate(
+                decoded)
+            rows = np.flatnonzero(keep)
+            drawn.append(drawn_attributes([decoded.sequences[i] for i in rows],
+                                          [decoded.structures[i] for i in rows], ATTRIBUTES,
+                                          fold).fillna(0.0))
+            real.append(real_in_bins(table, condition, checkpoint))
+        if any(len(d) for d in drawn) and any(len(r) for r in real):
+            critic = fit_critic(real, drawn, quantile, seed)
+        else:
+            log.warning("attribute matching: no pilot molecule passed its bins, length range and "
+                        "gate (or no training pre-miRNA is in the bins); matching is off")
+    return [
+        Acceptance(gate, threshold, critic,
+                   np.random.default_rng([seed, STREAMS["generate_keep"], k]), fold)
+        if use else None
+        for k, use in enumerate(on)
+    ]
