@@ -138,7 +138,7 @@ class GenerateConfig(Settings):
     # nucleotides until the molecule folds as drawn; 0 = keep the decoder's sequences as they are
     resample_rounds: int = 10  # rounds of redrawing (new z, new noise) the molecules whose drawn
     # hairpin misses a requested bin; 0 = keep every first draw (see `match_request`)
-    detector_gate: float = 0.5  # redraw a pre-miRNA whose drawn image train_cnn's CNN gives a
+    detector_gate: float = 0.3  # redraw a pre-miRNA whose drawn image train_cnn's CNN gives a
     # lower P(pre-miRNA); 0 = off (`premirna.generator.realism`)
     attribute_matching: float = 0.8  # keep a pre-miRNA with probability min(1, r / M), r the
     # real-to-generated density ratio of its hairpin attributes, M this quantile of a pilot's
