@@ -14,11 +14,13 @@ never see the generator.
 (real pre-miRNAs that the CNN rejects are not the least stable ones), and the decoder's free
 energies spread wider than real ones on both sides. A pilot round of gated draws of every
 pre-miRNA condition is set against the training pre-miRNAs in the same requested bins, on
-`ATTRIBUTES` of the drawn hairpin (`premirna.generator.request.drawn_attributes`; scoring the
-repaired, re-folded molecule instead tripled generate's time and matched no better, see
-benchmarks/README.md). Boosted trees estimate P(real | attributes), so r = P / (1 - P) is the
-density ratio of real to generated hairpins. A molecule is kept with probability min(1, r / M),
-M the `attribute_matching` quantile of the pilot's ratios (1: exact
+`ATTRIBUTES` of the drawn hairpin (`premirna.generator.request.drawn_attributes`). Validate
+re-folds the repaired molecule, whose energy lies about 0.01 kcal/mol/nt below the drawing's, so
+the kept set ends a little too stable; scoring the repaired, re-folded molecule instead tripled
+generate's time and matched no better, and adding the raw sequence's fold as an attribute
+matched worse (benchmarks/README.md). Boosted trees estimate P(real | attributes), so
+r = P / (1 - P) is the density ratio of real to generated hairpins. A molecule is kept with
+probability min(1, r / M), M the `attribute_matching` quantile of the pilot's ratios (1: exact
 rejection sampling, the most redraws; lower: fewer redraws, an approximate correction). The
 critic sees only the generator's own training split and draws; the independent judges and the
 validate stage's held-out molecules stay out of it.
