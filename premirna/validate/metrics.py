@@ -26,13 +26,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from premirna.classifier.predict import load_scorer
 from premirna.data.mirbase import family_of
 from premirna.encode.render import encode_many
 from premirna.generator.conditions import assign_bins
@@ -155,12 +153,8 @@ def refold(
     return pd.DataFrame(rows)
 
 
+#: images -> P(pre-miRNA): the pipeline's CNN (`premirna.classifier.predict.load_scorer`).
 Judge = Callable[[np.ndarray], np.ndarray]
-
-
-def load_cnn_judge(model_path: str | Path, device: str = "cpu") -> Judge:
-    """The trained CNN (`results/train_cnn/model.pt`) as a function images -> P(pre-miRNA)."""
-    return load_scorer(model_path, device)
 
 
 def judge_sequences(

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from premirna.classifier.predict import load_scorer
 from premirna.core.atomic import write_tsv
 from premirna.core.errors import InputError
 from premirna.core.tables import read_table
@@ -26,7 +27,6 @@ from premirna.validate.judge import load_judge
 from premirna.validate.metrics import (
     BASELINES,
     JUDGE_THRESHOLD,
-    load_cnn_judge,
     real_in_condition,
     score_molecules,
     score_raw_agreement,
@@ -245,7 +245,7 @@ def validate(
     draws = [c for c in ("draws", "first_draw_in_bin") if c in generated]
     molecules = pd.concat([generated[columns + repair + draws],
                            baselines.assign(decodable=True)[columns]], ignore_index=True)
-    judge = load_cnn_judge(cnn_model) if cnn_model else None
+    judge = load_scorer(cnn_model) if cnn_model else None
     log.info("validate: scoring %d generated and %d baseline molecules", len(generated),
              len(baselines))
     scored = score_molecules(molecules, train_sequences, judge, bins, fold, threads)

@@ -134,6 +134,9 @@ def test_acceptances_fit_one_critic_on_a_pilot_of_every_pre_mirna_condition() ->
     first = keep[0](hairpins(["GGCGCAGCGCAGAAAACUGCGCUGCGCC"] * 50, structure))
     again = acceptances(conditions, [draw] * 3, table, checkpoint, None, 0.5, 0.8, 5, seed=1)
     assert (again[0](hairpins(["GGCGCAGCGCAGAAAACUGCGCUGCGCC"] * 50, structure)) == first).all()
+    # the critic sees each molecule's condition as the bins it requests
+    assert keep[0].critic.columns == (*ATTRIBUTES, "want_gc")
+    assert keep[0].request == {"want_gc": -1} and keep[1].request == {"want_gc": 2}
 
 
 def test_a_molecule_the_gate_never_passes_keeps_a_draw_in_its_length_range() -> None:
@@ -153,3 +156,31 @@ def test_a_molecule_the_gate_never_passes_keeps_a_draw_in_its_length_range() -> 
     assert matched.decoded.sequences == [fine, fine] and not matched.hit.any()
     assert matched.draws.tolist() == [4, 4] and matched.conditions[:, 0].tolist() == [1, 1]
 
+
+
+def test_with_the_request_the_critic_corrects_each_condition_not_only_their_mixture() -> None:
+    """Two conditions whose drawn free energies are swapped against the real ones: the two
+    mixtures are the same, so a critic of attributes alone keeps about everything; with the
+    requested bins as columns it pulls each condition to its own real distribution."""
+    rng = np.random.default_rng(3)
+
+    def frames(real_shift: float, drawn_shift: float, bin_: int):
+        real, drawn = attribute_frame(rng, 1500, 0.05), attribute_frame(rng, 1500, 0.05)
+        real["mfe_per_nt"] += real_shift
+        drawn["mfe_per_nt"] += drawn_shift
+        return real.assign(want_gc=bin_), drawn.assign(want_gc=bin_)
+
+    (real_low, drawn_low), (real_high, drawn_high) = frames(-0.03, 0.03, 0), frames(0.03, -0.03, 2)
+    columns = (*ATTRIBUTES, "want_gc")
+    within = fit_critic([real_low, real_high], [drawn_low, drawn_high], 0.9, seed=1,
+                        columns=columns)
+    mixture = fit_critic([real_low, real_high], [drawn_low, drawn_high], 0.9, seed=1)
+    assert within.columns == columns and mixture.columns == ATTRIBUTES
+    new = frames(-0.03, 0.03, 0)[1]
+    u = rng.random(len(new))
+    before = ks_2samp(new["mfe_per_nt"], real_low["mfe_per_nt"]).statistic
+    by_condition = new.loc[u < within.keep_probability(new), "mfe_per_nt"]
+    by_mixture = new.loc[u < mixture.keep_probability(new), "mfe_per_nt"]
+    assert before > 0.4  # 0.48
+    assert ks_2samp(by_condition, real_low["mfe_per_nt"]).statistic < 0.7 * before  # 0.31
+    assert ks_2samp(by_mixture, real_low["mfe_per_nt"]).statistic > 0.9 * before  # 0.49
