@@ -160,10 +160,17 @@ class Acceptance:
         return keep
 
 
+def request_columns(checkpoint: Mapping[str, Any]) -> tuple[str, ...]:
+    """The critic's extra columns: `want_<attribute>` for every conditioned attribute of the
+    checkpoint (none for a checkpoint without attribute bins)."""
+    return tuple(f"want_{a}" for a in checkpoint["bins"])
+
+
 def requested(condition: Condition, checkpoint: Mapping[str, Any]) -> dict[str, int]:
-    """The bins `condition` requests as the critic's extra columns: `want_<attribute>` for every
-    conditioned attribute of the checkpoint, its bin index, or -1 where it is open."""
-    return {f"want_{a}": int(condition.bins.get(a, -1)) for a in checkpoint["bins"]}
+    """The bins `condition` requests, in the critic's `request_columns`: its bin index, or -1
+    where it is open."""
+    return {column: int(condition.bins.get(column.removeprefix("want_"), -1))
+            for column in request_columns(checkpoint)}
 
 
 def acceptances(
@@ -201,7 +208,7 @@ def acceptances(
             real.append(real_in_bins(table, condition, checkpoint).assign(**request))
         if any(len(d) for d in drawn) and any(len(r) for r in real):
             critic = fit_critic(real, drawn, quantile, seed,
-                                ATTRIBUTES + tuple(requested(conditions[0], checkpoint)))
+                                ATTRIBUTES + request_columns(checkpoint))
         else:
             log.warning("attribute matching: no pilot molecule passed its bins, length range and "
                         "gate (or no training pre-miRNA is in the bins); matching is off")
