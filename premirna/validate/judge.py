@@ -5,10 +5,13 @@ The pipeline's own CNN reads the same Cordero image as the CVAE and learnt from 
 split, and class guidance pushes the decoder toward what that image calls a pre-miRNA: its
 verdict on generated molecules is circular. This judge reads the molecule in molecule order, 5'
 to 3', one position after another (per position the nucleotide, its bracket, its partner's
-nucleotide and the relative position: `CHANNELS`, 12), with a 1-D convolutional network pooled
+nucleotide and the relative position: `CHANNELS`, 12), with 1-D convolutional networks pooled
 over the whole length (mean and max over the real positions), as published sequence-plus-
-structure detectors do. It learns from molecules the generator never saw: miRBase hairpins of
-the other species (`premirna.classifier.pretrain.other_species_molecules`), CODING
+structure detectors do; `members` such networks, trained alike from different seeds, average
+their probabilities (`JudgeEnsemble`): one network's verdicts moved with its seed by more than
+the differences they were meant to show (benchmarks/bench_judge.py). It learns from molecules
+the generator never saw: miRBase hairpins of the other species
+(`premirna.classifier.pretrain.other_species_molecules`), CODING
 pseudo-hairpins that are not in the molecule table, dinucleotide shuffles of its own positives
 and their structure-preserving shuffles (`premirna.rna.structure.pair_shuffle`: the positive's
 structure and composition, its base pairs and unpaired letters dealt out again), which make it
@@ -52,7 +55,7 @@ BRACKETS = "()."
 #: Per position: the nucleotide, its bracket, its partner's nucleotide (none if unpaired) and
 #: the position along the molecule (0 at the 5' end, 1 at the 3' end).
 CHANNELS = 2 * len(NUCLEOTIDES) + len(BRACKETS) + 1
-HISTORY_COLUMNS = ["epoch", "train_loss", "val_loss", "val_accuracy", "seconds"]
+HISTORY_COLUMNS = ["member", "epoch", "train_loss", "val_loss", "val_accuracy", "seconds"]
 
 
 @dataclass
@@ -70,13 +73,15 @@ class JudgeSettings(Settings):
     batch_size: int = 64  # molecules per step
     learning_rate: float = 1e-3  # Adam step size
     channels: int = 64  # convolution channels
+    members: int = 3  # networks averaged (member k is seeded with seed + k)
     seed: int = 20191108  # seeds the sample, shuffles, initialisation and batches
     threads: int = 2  # torch CPU threads
 
     def check(self) -> None:
         check_bounds(self, at_least={"max_positives": 100, "coding_ratio": 0, "shuffle_ratio": 0,
                                      "pair_shuffle_ratio": 0, "max_length": 20, "epochs": 1,
-                                     "batch_size": 1, "channels": 4, "threads": 1},
+                                     "batch_size": 1, "channels": 4, "members": 1,
+                                     "threads": 1},
                      above={"learning_rate": 0})
 
 
@@ -130,6 +135,19 @@ class JudgeNet(nn.Module):
         return self.head(torch.cat([mean, peak, torch.log(n) / 5.0], 1))
 
 
+class JudgeEnsemble(nn.Module):
+    """`members` `JudgeNet`s whose probabilities are averaged; `forward` returns the log of the
+    mean probabilities, so a softmax of it gives them back."""
+
+    def __init__(self, channels: int = 64, members: int = 1) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(JudgeNet(channels) for _ in range(members))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        probabilities = torch.stack([torch.softmax(m(x), 1) for m in self.members]).mean(0)
+        return torch.log(probabilities.clamp(min=1e-12))
+
+
 def _epoch(model: JudgeNet, x: torch.Tensor, y: torch.Tensor, optimizer: torch.optim.Optimizer,
            batch_size: int, generator: torch.Generator) -> float:
     model.train()
@@ -143,22 +161,18 @@ def _epoch(model: JudgeNet, x: torch.Tensor, y: torch.Tensor, optimizer: torch.o
     return total / len(y)
 
 
-def train_judge(
-    sequences: Sequence[str], structures: Sequence[str], labels: np.ndarray,
-    settings: JudgeSettings,
-) -> tuple[JudgeNet, dict[str, Any]]:
-    """Train on the molecules (a stratified tenth held out for early stopping); returns the best
-    epoch's network and its checkpoint dict."""
-    use_threads(settings.threads)
-    seed_everything(settings.seed)
-    labels = np.asarray(labels, np.int64)
-    x = torch.from_numpy(one_hot(sequences, structures, settings.max_length))
-    y = torch.from_numpy(labels.copy())
-    held = torch.from_numpy(stratified_holdout(labels, 0.1, settings.seed))
+def _train_member(
+    x: torch.Tensor, y: torch.Tensor, held: torch.Tensor, settings: JudgeSettings, member: int
+) -> tuple[JudgeNet, list[dict[str, Any]]]:
+    """One network (seed `settings.seed + member`), early-stopped on the `held` molecules;
+    returns its best epoch and its history."""
+    seed = settings.seed + member
+    seed_everything(seed)
     model = JudgeNet(settings.channels)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
-    generator = torch.Generator().manual_seed(settings.seed)
+    generator = torch.Generator().manual_seed(seed)
     best, best_loss, history = None, math.inf, []
+    name = f"validate judge network {member + 1}/{settings.members}"
     for epoch in range(1, settings.epochs + 1):
         started = time.monotonic()
         train_loss = _epoch(model, x[~held], y[~held], optimizer, settings.batch_size, generator)
@@ -167,37 +181,72 @@ def train_judge(
             logits = model(x[held])
         val_loss = float(nn.functional.cross_entropy(logits, y[held]))
         check_finite_loss({"train loss": train_loss, "val loss": val_loss},
-                          f"validate judge epoch {epoch}",
+                          f"{name} epoch {epoch}",
                           f"lower validate.judge.learning_rate (now {settings.learning_rate:g})")
         accuracy = float((logits.argmax(1) == y[held]).float().mean())
-        history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
-                        "val_accuracy": accuracy, "seconds": round(time.monotonic() - started, 2)})
-        log.info("judge epoch %d/%d: train loss %.4f, val loss %.4f, val accuracy %.4f, %s",
+        history.append({"member": member + 1, "epoch": epoch, "train_loss": train_loss,
+                        "val_loss": val_loss, "val_accuracy": accuracy,
+                        "seconds": round(time.monotonic() - started, 2)})
+        log.info("%s, epoch %d/%d: train loss %.4f, val loss %.4f, val accuracy %.4f, %s", name,
                  epoch, settings.epochs, train_loss, val_loss, accuracy,
                  eta(epoch, settings.epochs, sum(r["seconds"] for r in history)))
         if val_loss < best_loss:
             best_loss = val_loss
             best = {k: v.detach().clone() for k, v in model.state_dict().items()}
     if best is None:
-        raise TrainingError("validate judge: no epoch was trained")
+        raise TrainingError(f"{name}: no epoch was trained")
     model.load_state_dict(best)
-    model.eval()
+    return model.eval(), history
+
+
+def train_judge(
+    sequences: Sequence[str], structures: Sequence[str], labels: np.ndarray,
+    settings: JudgeSettings,
+) -> tuple[JudgeEnsemble, dict[str, Any]]:
+    """Train `settings.members` networks on the molecules (the same stratified tenth held out
+    for early stopping; each keeps its best epoch); returns their ensemble and its checkpoint
+    dict (`best_metric`: the ensemble's loss on the held-out tenth)."""
+    use_threads(settings.threads)
+    labels = np.asarray(labels, np.int64)
+    x = torch.from_numpy(one_hot(sequences, structures, settings.max_length))
+    y = torch.from_numpy(labels.copy())
+    held = torch.from_numpy(stratified_holdout(labels, 0.1, settings.seed))
+    ensemble = JudgeEnsemble(settings.channels, settings.members)
+    history: list[dict[str, Any]] = []
+    for member in range(settings.members):
+        network, rows = _train_member(x, y, held, settings, member)
+        ensemble.members[member].load_state_dict(network.state_dict())
+        history += rows
+    ensemble.eval()
+    with torch.no_grad():
+        logits = ensemble(x[held])
+    loss = float(nn.functional.nll_loss(logits, y[held]))
+    accuracy = float((logits.argmax(1) == y[held]).float().mean())
+    log.info("judge: %d network(s) averaged, val loss %.4f, val accuracy %.4f", settings.members,
+             loss, accuracy)
     checkpoint = {
-        "kind": "judge", "model": best, "model_args": {"channels": settings.channels},
+        "kind": "judge", "model": {k: v.detach().clone() for k, v in ensemble.state_dict().items()},
+        "model_args": {"channels": settings.channels, "members": settings.members},
         "config": settings.to_dict(), "max_length": settings.max_length, "history": history,
-        "best_metric": best_loss, "n_train": int((~held).sum()), "n_val": int(held.sum()),
-        "labels": {0: "not", 1: "pre-miRNA"},
+        "best_metric": loss, "val_accuracy": accuracy, "n_train": int((~held).sum()),
+        "n_val": int(held.sum()), "labels": {0: "not", 1: "pre-miRNA"},
     }
-    return model, checkpoint
+    return ensemble, checkpoint
 
 
 Judge = Callable[[Sequence[str], Sequence[str]], np.ndarray]
 
 
+def _network(args: Mapping[str, Any]) -> nn.Module:
+    """The judge's network from its `model_args` (a checkpoint of one network, written before
+    judges were ensembles, has no `members`)."""
+    return JudgeEnsemble(**args) if "members" in args else JudgeNet(**args)
+
+
 def load_judge(path: str | Path, batch_size: int = 512) -> Judge:
     """A judge checkpoint as a function (sequences, structures) -> P(pre-miRNA); molecules
     longer than it learnt from, or empty, get 0."""
-    model, checkpoint = load_model(path, lambda args: JudgeNet(**args), "cpu", kind="judge")
+    model, checkpoint = load_model(path, _network, "cpu", kind="judge")
     length = int(checkpoint["max_length"])
 
     def judge(sequences: Sequence[str], structures: Sequence[str]) -> np.ndarray:

@@ -38,7 +38,8 @@ from premirna.validate.trees_judge import fit_trees_judge
 log = logging.getLogger(__name__)
 
 #: The judges' names in the accuracy table, by probability column.
-JUDGE_NAMES = {"judge_probability": "1-D network (sequence + structure in molecule order)",
+JUDGE_NAMES = {"judge_probability":
+               "1-D networks, averaged (sequence + structure in molecule order)",
                "trees_probability": "boosted trees (sequence and structure features)"}
 
 

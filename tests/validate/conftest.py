@@ -11,13 +11,14 @@ from conftest import DATA, REPO
 from premirna.validate.judge import build_judge
 
 HAIRPINS = REPO / "resources" / "mirbase_v22" / "hairpin.fa.gz"
-TINY_JUDGE = {"max_positives": 400, "epochs": 2, "channels": 8, "seed": 4, "threads": 1}
+TINY_JUDGE = {"max_positives": 400, "epochs": 2, "channels": 8, "members": 2, "seed": 4,
+              "threads": 1}
 
 
 @pytest.fixture(scope="session")
 def tiny_judge(tmp_path_factory) -> dict:
-    """A judge trained for two epochs on 400 other-species hairpins, with every hsa molecule of
-    the small molecule table left out."""
+    """A judge of two networks trained for two epochs on 400 other-species hairpins, with every
+    hsa molecule of the small molecule table left out."""
     folder = tmp_path_factory.mktemp("judge")
     molecules = folder / "molecules.tsv"
     with gzip.open(HAIRPINS, "rt") as handle:

@@ -13,7 +13,15 @@ from premirna.rna.folding import fold_sequences
 from premirna.rna.sequence import dinucleotide_shuffle, random_matched
 from premirna.rna.structure import features, pair_shuffle, pair_table
 from premirna.training.checkpoints import read_checkpoint
-from premirna.validate.judge import CHANNELS, JudgeNet, build_judge, load_judge, one_hot
+from premirna.validate.judge import (
+    CHANNELS,
+    JudgeNet,
+    JudgeSettings,
+    build_judge,
+    load_judge,
+    one_hot,
+    train_judge,
+)
 from premirna.validate.trees_judge import fit_trees_judge
 from premirna.validate.two_sample import length_outside, two_sample_auc
 
@@ -53,7 +61,8 @@ def test_the_judge_never_learns_from_the_configured_species(tiny_judge):
     assert checkpoint["counts"]["positives"] == 400
     assert checkpoint["counts"]["pair_shuffles"] > 0
     history = pd.read_csv(tiny_judge["folder"] / "history.tsv", sep="\t")
-    assert history["epoch"].tolist() == [1, 2]
+    assert history["member"].tolist() == [1, 1, 2, 2]
+    assert history["epoch"].tolist() == [1, 2, 1, 2]
 
 
 def test_the_judge_set_is_written_and_the_trees_judge_learns_from_it(tiny_judge):
@@ -87,13 +96,18 @@ def test_the_judge_scores_what_its_network_says_and_zero_beyond_its_length(tiny_
     structures = [fold_sequences([s])[0][0] if s else "" for s in sequences]
     scores = judge(sequences, structures)
     checkpoint = read_checkpoint(tiny_judge["folder"] / "model.pt")
-    network = JudgeNet(**checkpoint["model_args"])
-    network.load_state_dict(checkpoint["model"])
-    network.eval()
-    with torch.no_grad():
-        expected = torch.softmax(network(torch.from_numpy(
-            one_hot(sequences[:1], structures[:1], 200))), 1)[0, 1].item()
-    assert scores[0] == pytest.approx(expected, abs=1e-6)
+    assert checkpoint["model_args"]["members"] == 2
+    x = torch.from_numpy(one_hot(sequences[:1], structures[:1], 200))
+    members = []
+    for k in range(2):  # the judge is the mean of its networks' probabilities
+        network = JudgeNet(checkpoint["model_args"]["channels"])
+        prefix = f"members.{k}."
+        network.load_state_dict({key.removeprefix(prefix): value for key, value
+                                 in checkpoint["model"].items() if key.startswith(prefix)})
+        with torch.no_grad():
+            members.append(torch.softmax(network.eval()(x), 1)[0, 1].item())
+    assert members[0] != pytest.approx(members[1], abs=1e-6)
+    assert scores[0] == pytest.approx(np.mean(members), abs=1e-6)
     assert scores[1] == 0 and scores[2] == 0
     again = build_judge(HAIRPINS, DATA / "mirbase" / "coding_head30.txt.gz",
                         tiny_judge["molecules"], ["hsa", "mmu"],
@@ -101,6 +115,20 @@ def test_the_judge_scores_what_its_network_says_and_zero_beyond_its_length(tiny_
                         checkpoint["config"])
     for key, value in again["model"].items():  # the config it records gives the same judge
         assert torch.equal(value, checkpoint["model"][key])
+
+
+def test_the_first_network_of_the_judge_is_the_one_its_seed_trains_alone(tiny_judge):
+    table = pd.read_csv(tiny_judge["judge_set"], sep="\t", keep_default_na=False)
+    molecules = (table["sequence"].tolist(), table["structure"].tolist(),
+                 table["label"].to_numpy())
+    settings = {**tiny_judge["checkpoint"]["config"], "epochs": 1}
+    pair, checkpoint = train_judge(*molecules, JudgeSettings.from_dict(settings))
+    alone, _ = train_judge(*molecules, JudgeSettings.from_dict({**settings, "members": 1}))
+    first = pair.members[0].state_dict()
+    for key, value in alone.members[0].state_dict().items():
+        assert torch.equal(value, first[key])
+    assert not torch.equal(pair.members[0].convs[0].weight, pair.members[1].convs[0].weight)
+    assert 0 < checkpoint["best_metric"] < 1 and len(checkpoint["history"]) == 2
 
 
 def _folded(sequences: list[str]) -> pd.DataFrame:

@@ -1,0 +1,131 @@
+"""Benchmark: how much the independent judge's verdicts move with its training seed, one network
+against the average of several.
+
+The first independent judge (`premirna.validate.judge`) is a 1-D network trained on other species'
+hairpins and decoys; generated molecules are called pre-miRNAs when it gives them more than 0.5.
+This trains one judge of `--networks` networks (seeds seed, seed + 1, ...; the run's own judge
+settings otherwise) on a finished run's judge set, then scores, with every network alone and
+with every choice of `--members` of them averaged (what `validate.judge.members` does): the
+run's real test split (ROC AUC, the share of pre-miRNAs and of negatives called pre-miRNA) and
+validate's molecules (the share called pre-miRNA of generated, real, shuffled and random
+molecules, and of the worst generated condition). It prints the range of each figure over the
+single networks and over the averages, and appends the rows to `--out`.
+
+    .venv/bin/python benchmarks/bench_judge.py [--results results] [--networks 5] [--members 3]
+
+Inputs are a finished run's `validate/judge/molecules.tsv` and `model.pt` (the judge set and its
+settings), `fold/folded.tsv` (the test split) and `validate/molecules.tsv` (`make run` writes
+them all to results/).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import time
+from pathlib import Path
+
+from common import REPO, RESULTS, need
+
+FIGURES = ["roc_auc", "test_premirnas", "test_negatives", "generated", "real", "shuffled",
+           "random", "worst_condition"]
+
+
+def scores(network, frame, structure: str, length: int):
+    """P(pre-miRNA) of one network for the molecules of `frame` (0 beyond `length`)."""
+    import numpy as np
+    import torch
+
+    from premirna.validate.judge import one_hot
+
+    out = np.zeros(len(frame))
+    rows = np.flatnonzero(frame["sequence"].str.len().between(1, length).to_numpy())
+    for start in range(0, len(rows), 512):
+        chunk = rows[start : start + 512]
+        x = torch.from_numpy(one_hot(frame["sequence"].iloc[chunk].tolist(),
+                                     frame[structure].iloc[chunk].tolist(), length))
+        with torch.no_grad():
+            out[chunk] = torch.softmax(network(x), 1)[:, 1].numpy()
+    return out
+
+
+def figures(test_p, labels, molecule_p, molecules) -> dict[str, float]:
+    """The benchmark's figures for one set of probabilities."""
+    from sklearn.metrics import roc_auc_score
+
+    called = molecule_p > 0.5
+    out = {"roc_auc": roc_auc_score(labels, test_p),
+           "test_premirnas": float((test_p[labels == 1] > 0.5).mean()),
+           "test_negatives": float((test_p[labels == 0] > 0.5).mean())}
+    for name in ("generated", "real", "shuffled", "random"):
+        out[name] = float(called[(molecules["set"] == name).to_numpy()].mean())
+    generated = molecules["set"].to_numpy() == "generated"
+    per_condition = [called[generated & (molecules["condition"] == c).to_numpy()].mean()
+                     for c in molecules.loc[generated, "condition"].unique()]
+    out["worst_condition"] = float(min(per_condition))
+    return {k: round(v, 4) for k, v in out.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--results", type=Path, default=REPO / "results",
+                        help="a finished pipeline's results folder")
+    parser.add_argument("--networks", type=int, default=5, help="networks trained (seeds)")
+    parser.add_argument("--members", type=int, default=3, help="networks per average")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="epochs per network (default: the run's judge settings)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=RESULTS / "judge_seeds.tsv")
+    args = parser.parse_args()
+
+    import numpy as np
+    import pandas as pd
+
+    from premirna.core.tables import read_table
+    from premirna.training.checkpoints import read_checkpoint
+    from premirna.validate.judge import JudgeSettings, train_judge
+
+    judge_set = read_table(need(args.results / "validate" / "judge" / "molecules.tsv"),
+                           ("sequence", "structure", "label"))
+    config = read_checkpoint(need(args.results / "validate" / "judge" / "model.pt"))["config"]
+    settings = JudgeSettings.from_dict({**config, "members": args.networks,
+                                        "threads": args.threads,
+                                        "epochs": args.epochs or config["epochs"]})
+    folded = read_table(need(args.results / "fold" / "folded.tsv"),
+                        ("sequence", "structure", "label", "split"))
+    test = folded[folded["split"] == "test"].reset_index(drop=True)
+    labels = test["label"].astype(int).to_numpy()
+    molecules = read_table(need(args.results / "validate" / "molecules.tsv"),
+                           ("set", "condition", "sequence", "refolded"))
+
+    started = time.monotonic()
+    ensemble, _ = train_judge(judge_set["sequence"].tolist(), judge_set["structure"].tolist(),
+                              judge_set["label"].astype(int).to_numpy(), settings)
+    seconds = (time.monotonic() - started) / args.networks
+    single = [(scores(m, test, "structure", settings.max_length),
+               scores(m, molecules, "refolded", settings.max_length)) for m in ensemble.members]
+
+    rows = []
+    for size in sorted({1, args.members}):
+        for chosen in itertools.combinations(range(args.networks), size):
+            test_p = np.mean([single[i][0] for i in chosen], 0)
+            molecule_p = np.mean([single[i][1] for i in chosen], 0)
+            rows.append({"networks": size, "seeds": " ".join(str(settings.seed + i)
+                                                             for i in chosen),
+                         **figures(test_p, labels, molecule_p, molecules),
+                         "seconds_per_network": round(seconds, 1), "threads": args.threads,
+                         "results": str(args.results), "date": time.strftime("%Y-%m-%d")})
+    table = pd.DataFrame(rows)
+    print(table.drop(columns=["results", "date"]).to_string(index=False))
+    print("\nrange (min-max) over", ", ".join(f"{(table['networks'] == n).sum()} judges of {n}"
+                                                for n in sorted(set(table["networks"]))))
+    for figure in FIGURES:
+        spans = [f"{n} network(s): {g[figure].min():.3f}-{g[figure].max():.3f}"
+                 for n, g in table.groupby("networks")]
+        print(f"  {figure:16s}", " | ".join(spans))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(args.out, sep="\t", index=False, mode="a", header=not args.out.exists())
+
+
+if __name__ == "__main__":
+    main()
