@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import logging
 import time
 from pathlib import Path
 
@@ -77,6 +78,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=RESULTS / "judge_seeds.tsv")
     args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
     import numpy as np
     import pandas as pd
