@@ -32,24 +32,6 @@ FIGURES = ["roc_auc", "test_premirnas", "test_negatives", "generated", "real", "
            "random", "worst_condition"]
 
 
-def scores(network, frame, structure: str, length: int):
-    """P(pre-miRNA) of one network for the molecules of `frame` (0 beyond `length`)."""
-    import numpy as np
-    import torch
-
-    from premirna.validate.judge import one_hot
-
-    out = np.zeros(len(frame))
-    rows = np.flatnonzero(frame["sequence"].str.len().between(1, length).to_numpy())
-    for start in range(0, len(rows), 512):
-        chunk = rows[start : start + 512]
-        x = torch.from_numpy(one_hot(frame["sequence"].iloc[chunk].tolist(),
-                                     frame[structure].iloc[chunk].tolist(), length))
-        with torch.no_grad():
-            out[chunk] = torch.softmax(network(x), 1)[:, 1].numpy()
-    return out
-
-
 def figures(test_p, labels, molecule_p, molecules) -> dict[str, float]:
     """The benchmark's figures for one set of probabilities."""
     from sklearn.metrics import roc_auc_score
@@ -85,7 +67,7 @@ def main() -> None:
 
     from premirna.core.tables import read_table
     from premirna.training.checkpoints import read_checkpoint
-    from premirna.validate.judge import JudgeSettings, train_judge
+    from premirna.validate.judge import JudgeSettings, scorer, train_judge
 
     judge_set = read_table(need(args.results / "validate" / "judge" / "molecules.tsv"),
                            ("sequence", "structure", "label"))
@@ -104,8 +86,11 @@ def main() -> None:
     ensemble, _ = train_judge(judge_set["sequence"].tolist(), judge_set["structure"].tolist(),
                               judge_set["label"].astype(int).to_numpy(), settings)
     seconds = (time.monotonic() - started) / args.networks
-    single = [(scores(m, test, "structure", settings.max_length),
-               scores(m, molecules, "refolded", settings.max_length)) for m in ensemble.members]
+    single = []
+    for network in ensemble.members:
+        judge = scorer(network, settings.max_length)
+        single.append((judge(test["sequence"].tolist(), test["structure"].tolist()),
+                       judge(molecules["sequence"].tolist(), molecules["refolded"].tolist())))
 
     rows = []
     for size in sorted({1, args.members}):

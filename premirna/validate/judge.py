@@ -243,11 +243,9 @@ def _network(args: Mapping[str, Any]) -> nn.Module:
     return JudgeEnsemble(**args) if "members" in args else JudgeNet(**args)
 
 
-def load_judge(path: str | Path, batch_size: int = 512) -> Judge:
-    """A judge checkpoint as a function (sequences, structures) -> P(pre-miRNA); molecules
-    longer than it learnt from, or empty, get 0."""
-    model, checkpoint = load_model(path, _network, "cpu", kind="judge")
-    length = int(checkpoint["max_length"])
+def scorer(model: nn.Module, length: int, batch_size: int = 512) -> Judge:
+    """A judge's network (`JudgeNet` or `JudgeEnsemble`, in eval mode) as a function
+    (sequences, structures) -> P(pre-miRNA); molecules longer than `length`, or empty, get 0."""
 
     def judge(sequences: Sequence[str], structures: Sequence[str]) -> np.ndarray:
         proba = np.zeros(len(sequences))
@@ -261,6 +259,12 @@ def load_judge(path: str | Path, batch_size: int = 512) -> Judge:
         return proba
 
     return judge
+
+
+def load_judge(path: str | Path, batch_size: int = 512) -> Judge:
+    """A judge checkpoint as a `scorer`: molecules longer than it learnt from, or empty, get 0."""
+    model, checkpoint = load_model(path, _network, "cpu", kind="judge")
+    return scorer(model, int(checkpoint["max_length"]), batch_size)
 
 
 def pair_shuffle_decoys(

@@ -12,7 +12,7 @@ from conftest import DATA, REPO
 from premirna.rna.folding import fold_sequences
 from premirna.rna.sequence import dinucleotide_shuffle, random_matched
 from premirna.rna.structure import features, pair_shuffle, pair_table
-from premirna.training.checkpoints import read_checkpoint
+from premirna.training.checkpoints import read_checkpoint, save_checkpoint
 from premirna.validate.judge import (
     CHANNELS,
     JudgeNet,
@@ -108,6 +108,12 @@ def test_the_judge_scores_what_its_network_says_and_zero_beyond_its_length(tiny_
             members.append(torch.softmax(network.eval()(x), 1)[0, 1].item())
     assert members[0] != pytest.approx(members[1], abs=1e-6)
     assert scores[0] == pytest.approx(np.mean(members), abs=1e-6)
+    # The second network alone, saved as judges of one network were before ensembles.
+    single = tiny_judge["folder"] / "single.pt"
+    save_checkpoint({**checkpoint, "model_args": {"channels": checkpoint["model_args"]["channels"]},
+                     "model": network.state_dict()}, single)
+    assert load_judge(single)(sequences[:1], structures[:1])[0] == pytest.approx(members[1],
+                                                                                abs=1e-6)
     assert scores[1] == 0 and scores[2] == 0
     again = build_judge(HAIRPINS, DATA / "mirbase" / "coding_head30.txt.gz",
                         tiny_judge["molecules"], ["hsa", "mmu"],
