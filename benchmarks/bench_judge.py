@@ -32,21 +32,34 @@ FIGURES = ["roc_auc", "test_premirnas", "test_negatives", "generated", "real", "
            "random", "worst_condition"]
 
 
-def figures(test_p, labels, molecule_p, molecules) -> dict[str, float]:
-    """The benchmark's figures for one set of probabilities."""
-    from sklearn.metrics import roc_auc_score
+def figures(judge, test, molecules) -> dict[str, float]:
+    """The benchmark's figures for one judge: its accuracy on the real `test` split as validate
+    reports it (`premirna.validate.stage.judge_accuracy`), and its shares of `molecules` (validate's
+    table) called pre-miRNA, per set and for the worst generated condition."""
+    from premirna.validate.metrics import JUDGE_THRESHOLD
+    from premirna.validate.stage import judge_accuracy
 
-    called = molecule_p > 0.5
-    out = {"roc_auc": roc_auc_score(labels, test_p),
-           "test_premirnas": float((test_p[labels == 1] > 0.5).mean()),
-           "test_negatives": float((test_p[labels == 0] > 0.5).mean())}
+    accuracy = judge_accuracy({"judge": judge}, test).iloc[0]
+    score = judge(molecules["sequence"].tolist(), molecules["refolded"].tolist())
+    called = score >= JUDGE_THRESHOLD
+    out = {"roc_auc": accuracy["roc_auc"],
+           "test_premirnas": accuracy["called_premirna_of_premirnas"],
+           "test_negatives": accuracy["called_premirna_of_negatives"]}
     for name in ("generated", "real", "shuffled", "random"):
         out[name] = float(called[(molecules["set"] == name).to_numpy()].mean())
     generated = molecules["set"].to_numpy() == "generated"
     per_condition = [called[generated & (molecules["condition"] == c).to_numpy()].mean()
                      for c in molecules.loc[generated, "condition"].unique()]
     out["worst_condition"] = float(min(per_condition))
-    return {k: round(v, 4) for k, v in out.items()}
+    return {k: round(float(v), 4) for k, v in out.items()}
+
+
+def averaged(judges, chosen):
+    """The judge that averages the probabilities of `judges[i]` for i in `chosen`."""
+    import numpy as np
+
+    return lambda sequences, structures: np.mean(
+        [judges[i](sequences, structures) for i in chosen], 0)
 
 
 def main() -> None:
@@ -62,7 +75,6 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
-    import numpy as np
     import pandas as pd
 
     from premirna.core.tables import read_table
@@ -78,7 +90,6 @@ def main() -> None:
     folded = read_table(need(args.results / "fold" / "folded.tsv"),
                         ("sequence", "structure", "label", "split"))
     test = folded[folded["split"] == "test"].reset_index(drop=True)
-    labels = test["label"].astype(int).to_numpy()
     molecules = read_table(need(args.results / "validate" / "molecules.tsv"),
                            ("set", "condition", "sequence", "refolded"))
 
@@ -86,20 +97,13 @@ def main() -> None:
     ensemble, _ = train_judge(judge_set["sequence"].tolist(), judge_set["structure"].tolist(),
                               judge_set["label"].astype(int).to_numpy(), settings)
     seconds = (time.monotonic() - started) / args.networks
-    single = []
-    for network in ensemble.members:
-        judge = scorer(network, settings.max_length)
-        single.append((judge(test["sequence"].tolist(), test["structure"].tolist()),
-                       judge(molecules["sequence"].tolist(), molecules["refolded"].tolist())))
-
+    judges = [scorer(network, settings.max_length) for network in ensemble.members]
     rows = []
     for size in sorted({1, args.members}):
         for chosen in itertools.combinations(range(args.networks), size):
-            test_p = np.mean([single[i][0] for i in chosen], 0)
-            molecule_p = np.mean([single[i][1] for i in chosen], 0)
             rows.append({"networks": size, "seeds": " ".join(str(settings.seed + i)
                                                              for i in chosen),
-                         **figures(test_p, labels, molecule_p, molecules),
+                         **figures(averaged(judges, chosen), test, molecules),
                          "seconds_per_network": round(seconds, 1), "threads": args.threads,
                          "results": str(args.results), "date": time.strftime("%Y-%m-%d")})
     table = pd.DataFrame(rows)
