@@ -2,7 +2,7 @@
 against the average of several.
 
 The first independent judge (`premirna.validate.judge`) is a 1-D network trained on other species'
-hairpins and decoys; generated molecules are called pre-miRNAs when it gives them more than 0.5.
+hairpins and decoys; generated molecules are called pre-miRNAs when it gives them 0.5 or more.
 This trains one judge of `--networks` networks (seeds seed, seed + 1, ...; the run's own judge
 settings otherwise) on a finished run's judge set, then scores, with every network alone and
 with every choice of `--members` of them averaged (what `validate.judge.members` does): the
