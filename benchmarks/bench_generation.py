@@ -38,6 +38,7 @@ from common import REPO, WORK
 
 from premirna.classifier.predict import load_scorer
 from premirna.core.logs import setup_logging
+from premirna.generator.dinucleotides import NUCLEOTIDES, dinucleotide_table
 from premirna.generator.generate import GenerateConfig, generate
 from premirna.generator.train import train_cvae
 from premirna.rna.folding import FoldSettings
@@ -132,6 +133,20 @@ def prepare_inputs(
     return paths
 
 
+def composition(molecules: pd.DataFrame) -> pd.DataFrame:
+    """CpG per dinucleotide (molecule order), GC and the median MFE per nt of the generated
+    molecules of each condition and of the real held-out pre-miRNAs."""
+    cg = (NUCLEOTIDES.index("C"), NUCLEOTIDES.index("G"))
+    rows = {}
+    kept = molecules[molecules["set"].isin(["generated", "real"])]
+    names = kept["condition"].where(kept["set"] == "generated", "real held-out")
+    for name, group in kept.groupby(names, sort=False):
+        table = dinucleotide_table(group["sequence"])
+        rows[name] = {"n": len(group), "cpg": table[cg] / table.sum(),
+                      "gc": group["gc"].mean(), "mfe_per_nt": group["mfe_per_nt"].median()}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workdir", type=Path, default=WORK / "generation")
@@ -213,6 +228,9 @@ def main() -> None:
     shown = [c for c in shown if c in summary.columns]
     print()
     print(summary[shown].round(3).to_string(index=False))
+    print("\nCpG per dinucleotide and GC (medians of MFE per nt), generated per condition and "
+          "real held-out pre-miRNAs (premirna.generator.dinucleotides):")
+    print(composition(pd.read_csv(outputs["molecules"], sep="\t")).round(4).to_string())
 
     row = {"when": time.strftime("%Y-%m-%d %H:%M"),
            "settings": json.dumps(args.set + args.tag
@@ -225,7 +243,8 @@ def main() -> None:
     used = GenerateConfig.from_saved(generate_settings)
     for key in ("latent", "latent_scale", "temperature", "top_p", "guidance",
                 "attribute_guidance", "requested_guidance", "refine_steps", "resample_rounds",
-                "detector_gate", "attribute_matching"):
+                "detector_gate", "attribute_matching", "dinucleotide_matching",
+                "matched_dinucleotides"):
         row[key] = getattr(used, key)
     for rec in targets.itertuples(index=False):
         row[rec.metric] = round(float(rec.generated), 4)

@@ -20,6 +20,7 @@ STREAMS: dict[str, int] = {
     "pretrain_positives": 11,  # the sample of `train_cnn.pretrain.max_positives`
     "judge_decoys": 21,  # validate: which positives give the judge's pair-shuffle decoys
     "generate_keep": 31,  # generate: attribute matching's keep-or-redraw draws, per condition
+    "generate_tilt": 32,  # generate: the latents of dinucleotide matching's pilot
 }
 #: Streams seeded with ``seed + OFFSETS[name] + index``.
 OFFSETS: dict[str, int] = {
@@ -34,6 +35,8 @@ OFFSETS: dict[str, int] = {
 }
 #: generate: the redraw round whose seeds attribute matching's pilot draws take (`redraw_seed`).
 PILOT_ROUND = 1000
+#: generate: the redraw round whose seeds dinucleotide matching's pilot draws take.
+TILT_ROUND = 1001
 
 
 def stream(seed: int, name: str) -> np.random.Generator:

@@ -8,6 +8,7 @@ from typing import Any
 
 from premirna.core.settings import Settings, check_bounds
 from premirna.generator.conditions import CONDITION_ATTRIBUTES
+from premirna.generator.dinucleotides import ALL
 from premirna.generator.network import DERIVED, CVAEConfig
 from premirna.generator.sample import Decoding
 
@@ -143,6 +144,11 @@ class GenerateConfig(Settings):
     attribute_matching: float = 0.8  # keep a pre-miRNA with probability min(1, r / M), r the
     # real-to-generated density ratio of its hairpin attributes, M this quantile of a pilot's
     # ratios (1 = exact rejection sampling); 0 = off
+    dinucleotide_matching: int = 200  # pilot molecules per pre-miRNA condition whose
+    # molecule-order dinucleotides set the tilt of that condition's later draws towards those
+    # of the training pre-miRNAs in its bins (premirna.generator.dinucleotides); 0 = off
+    matched_dinucleotides: list[str] = field(default_factory=lambda: ["CG"])  # the ones tilted
+    # (5' nucleotide first; "all" for all 16)
     batch_size: int = 500  # molecules decoded at once
     seed: int = 20191108  # seeds every draw
     threads: int = 1  # torch CPU threads
@@ -157,6 +163,18 @@ class GenerateConfig(Settings):
         if self.traversal_span not in ("prior", "data"):
             raise ValueError("generate.traversal_span: 'prior' or 'data', not "
                              f"{self.traversal_span!r}")
+        odd = [d for d in self.matched_dinucleotides if d not in (*ALL, "all")]
+        if odd:
+            raise ValueError(f"generate.matched_dinucleotides: {odd} are not dinucleotides of "
+                             "A, C, G, U (5' first) or 'all'")
+
+    @property
+    def tilted(self) -> tuple[str, ...]:
+        """The dinucleotides dinucleotide matching tilts (`matched_dinucleotides`, 'all' read
+        as all 16)."""
+        if "all" in self.matched_dinucleotides:
+            return ALL
+        return tuple(self.matched_dinucleotides)
 
     @property
     def decoding(self) -> Decoding:

@@ -12,21 +12,24 @@ noise, up to `resample_rounds` times (`premirna.generator.request.match_request`
 distribution restricted to the request; the share of first draws that already matched is kept
 (`first_draw_in_bin`) for the report. A pre-miRNA is also redrawn while the pipeline's own CNN
 turns its drawn image down (`detector_gate`) or attribute matching turns it down at random
-(`attribute_matching`; `premirna.generator.realism`). A decoded sequence that ViennaRNA folds
-differently from its drawing is then repaired by a short walk that changes only nucleotides the
-drawing leaves unpaired (`premirna.generator.refine`, `refine_steps`; the decoder's own sequence
-is kept as `raw_sequence`). `generate` makes N molecules per configured condition (z from the
-prior, or from the posterior of training molecules in the requested bins: `latent`), molecules
-around chosen real ones (their posterior, widened by `around_scale`), and latent traversals
-(every dimension from -3 to +3 SD, or across the training pre-miRNAs' span on it, with the
-others at 0), re-folded so that the interpretation stage can read what each dimension changes.
+(`attribute_matching`; `premirna.generator.realism`). Each pre-miRNA condition's draws are
+tilted towards the molecule-order dinucleotides of the training pre-miRNAs in its bins, as a
+pilot measures them (`dinucleotide_matching`; `premirna.generator.dinucleotides`). A decoded
+sequence that ViennaRNA folds differently from its drawing is then repaired by a short walk that
+changes only nucleotides the drawing leaves unpaired (`premirna.generator.refine`, `refine_steps`;
+the decoder's own sequence is kept as `raw_sequence`). `generate` makes N molecules per configured
+condition (z from the prior, or from the posterior of training molecules in the requested bins:
+`latent`), molecules around chosen real ones (their posterior, widened by `around_scale`), and
+latent traversals (every dimension from -3 to +3 SD, or across the training pre-miRNAs' span on it,
+with the others at 0), re-folded so that the interpretation stage can read what each dimension
+changes.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +38,7 @@ import pandas as pd
 import torch
 
 from premirna.core.atomic import save_npz, write_tsv
-from premirna.core.seeds import offset, redraw_seed
+from premirna.core.seeds import offset, redraw_seed, stream
 from premirna.core.tables import read_folded
 from premirna.generator.conditions import (
     Condition,
@@ -55,7 +58,7 @@ from premirna.generator.posterior import (
     posterior_latents,
     training_posteriors,
 )
-from premirna.generator.realism import Acceptance, Gate, acceptances
+from premirna.generator.realism import Acceptance, Gate, acceptances, dinucleotide_tilts
 from premirna.generator.refine import refine_decoded
 from premirna.generator.request import Drawer, match_request
 from premirna.generator.sample import Decoded, decode_latents, gumbel_noise
@@ -211,8 +214,10 @@ class _Context:
 def _drawer(
     ctx: _Context, k: int, condition: Condition, reference: pd.DataFrame | None,
     posterior: Mapping[str, tuple[np.ndarray, np.ndarray]] | None,
+    tilt: np.ndarray | None = None,
 ) -> Drawer:
-    """draw(m, round) for the `k`-th condition: new latents, new noise (`redraw_seed`)."""
+    """draw(m, round) for the `k`-th condition: new latents, new noise (`redraw_seed`), the
+    decoder tilted by dinucleotide matching's `tilt`."""
     config, checkpoint = ctx.config, ctx.checkpoint
 
     def draw(m: int, round_: int) -> tuple[Decoded, np.ndarray, np.ndarray]:
@@ -225,23 +230,22 @@ def _drawer(
         decoded = decode_latents(ctx.model, z, rows, config.decoding,
                                  seed=redraw_seed(config.seed, round_, k),
                                  batch_size=config.batch_size,
-                                 requested=requested_columns(condition, checkpoint))
+                                 requested=requested_columns(condition, checkpoint), tilt=tilt)
         return decoded, rows, z
 
     return draw
 
 
 def _by_condition(
-    ctx: _Context, conditions: Sequence[Condition], reference: pd.DataFrame | None,
-    posterior: Mapping[str, tuple[np.ndarray, np.ndarray]] | None, out: _Generated,
+    ctx: _Context, conditions: Sequence[Condition], drawers: Sequence[Drawer], out: _Generated,
     keep: Sequence[Acceptance | None],
 ) -> None:
-    """`n_per_condition` molecules for every condition, misses redrawn, then repaired; `keep`
-    holds each condition's further test (`premirna.generator.realism`) or None."""
+    """`n_per_condition` molecules for every condition from its drawer, misses redrawn, then
+    repaired; `keep` holds each condition's further test (`premirna.generator.realism`) or
+    None."""
     config, checkpoint = ctx.config, ctx.checkpoint
-    for k, condition in enumerate(conditions):
+    for k, (condition, draw) in enumerate(zip(conditions, drawers, strict=True)):
         n = config.n_per_condition
-        draw = _drawer(ctx, k, condition, reference, posterior)
         matched = match_request(draw, condition, n, config.resample_rounds, checkpoint, ctx.fold,
                                 keep[k])
         decoded = refine_decoded(matched.decoded, config.refine_steps,
@@ -354,12 +358,19 @@ def generate(
         raise ValueError("generate.detector_gate needs train_cnn's model (gate); set it to 0 to "
                          "generate without the gate")
     gate = gate if config.detector_gate > 0 else None
-    keep = acceptances(
-        conditions, [_drawer(ctx, k, c, reference, posterior) for k, c in enumerate(conditions)],
-        table, checkpoint, gate, config.detector_gate, config.attribute_matching,
-        config.n_per_condition, config.seed, fold)
+    # the pilot's latents come from a stream of their own, so that the later draws are the same
+    # with and without dinucleotide matching (but for the tilt)
+    pilot = replace(ctx, rng=stream(config.seed, "generate_tilt"))
+    tilts = dinucleotide_tilts(
+        conditions, [_drawer(pilot, k, c, reference, posterior) for k, c in enumerate(conditions)],
+        table, checkpoint, gate, config.detector_gate, config.dinucleotide_matching,
+        config.tilted, fold)
+    drawers = [_drawer(ctx, k, c, reference, posterior, tilts[k])
+               for k, c in enumerate(conditions)]
+    keep = acceptances(conditions, drawers, table, checkpoint, gate, config.detector_gate,
+                       config.attribute_matching, config.n_per_condition, config.seed, fold)
     out = _Generated()
-    _by_condition(ctx, conditions, reference, posterior, out, keep)
+    _by_condition(ctx, conditions, drawers, out, keep)
     around = around_molecules(config.around, table)
     if around:
         _around(ctx, around, image_npz, table, out)

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 from premirna.encode.decode import decode_many, factors_to_hairpins
 from premirna.encode.render import encode_many
+from premirna.generator.dinucleotides import ArmNeighbours
 from premirna.generator.network import CVAE
 from premirna.generator.tokens import ending_tokens, iupac_tokens, pairing_tokens, tokens_to_factors
 
@@ -63,6 +64,28 @@ def unspecified_conditions(
     return free
 
 
+def _guidance_branches(
+    model: CVAE, z: torch.Tensor, conditions: torch.Tensor, guidance: float,
+    attribute_guidance: float, requested_guidance: float, requested: torch.Tensor | None,
+) -> tuple[list[list], float]:
+    """The guidance terms of `sample_tokens` as [weight, state, context], and the weight of the
+    logits under all conditions."""
+    branches: list[list] = []
+    if guidance != 1.0 or attribute_guidance != 1.0:
+        attr = unspecified_conditions(model, conditions, "class")
+        branches.append([1.0 - guidance, *model.start(z, attr)])
+        if attribute_guidance != 1.0:
+            branches[0][0] = attribute_guidance - guidance
+            none = unspecified_conditions(model, conditions, "all")
+            branches.append([1.0 - attribute_guidance, *model.start(z, none)])
+    if requested_guidance != 1.0 and requested is not None and bool(requested.any()):
+        free = unspecified_conditions(model, conditions, "all")
+        open_ = torch.where(requested.to(conditions.device), free, conditions)
+        branches.append([1.0 - requested_guidance, *model.start(z, open_)])
+        guidance = guidance + requested_guidance - 1.0  # the weight of l_full
+    return branches, guidance
+
+
 @torch.no_grad()
 def sample_tokens(
     model: CVAE,
@@ -75,6 +98,7 @@ def sample_tokens(
     attribute_guidance: float = 1.0,
     requested_guidance: float = 1.0,
     requested: torch.Tensor | None = None,
+    tilt: np.ndarray | None = None,
 ) -> torch.Tensor:
     """Tokens (N x columns) decoded column by column from latents z (N x D) and conditions.
 
@@ -91,22 +115,15 @@ def sample_tokens(
     (requested_guidance - 1) * (l_full - l_open): a push towards the requested bins alone, not
     towards the bins a training molecule filled in (training hides each condition on its own,
     so the decoder has learnt l_open too).
+
+    `tilt` (4 x 4, `premirna.generator.dinucleotides.fit_tilt`) adds, to each candidate column,
+    the log-tilt of the molecule-order dinucleotides it would make with the nucleotides drawn
+    before it on each arm.
     """
     model.eval()
     state, context = model.start(z, conditions)
-    branches = []  # (weight, state, context) of the guidance terms
-    if guidance != 1.0 or attribute_guidance != 1.0:
-        attr = unspecified_conditions(model, conditions, "class")
-        branches.append([1.0 - guidance, *model.start(z, attr)])
-        if attribute_guidance != 1.0:
-            branches[0][0] = attribute_guidance - guidance
-            none = unspecified_conditions(model, conditions, "all")
-            branches.append([1.0 - attribute_guidance, *model.start(z, none)])
-    if requested_guidance != 1.0 and requested is not None and bool(requested.any()):
-        free = unspecified_conditions(model, conditions, "all")
-        open_ = torch.where(requested.to(conditions.device), free, conditions)
-        branches.append([1.0 - requested_guidance, *model.start(z, open_)])
-        guidance = guidance + requested_guidance - 1.0  # the weight of l_full
+    branches, guidance = _guidance_branches(model, z, conditions, guidance, attribute_guidance,
+                                            requested_guidance, requested)
     ends = ending_tokens(model.config.vocabulary).to(z.device)
     pairs = pairing_tokens(model.config.vocabulary).to(z.device)
     iupac = iupac_tokens(model.config.vocabulary).to(z.device)
@@ -115,6 +132,8 @@ def sample_tokens(
     has_pair = torch.zeros(len(z), dtype=torch.bool, device=z.device)
     last = model.config.columns - 1
     out = torch.zeros((len(z), model.config.columns), dtype=torch.long, device=z.device)
+    arms = None if tilt is None else ArmNeighbours(tilt, model.config.vocabulary, len(z),
+                                                   z.device)
     for column in range(model.config.columns):
         logits, state = model.step(previous, column, state, context)
         if branches:
@@ -132,6 +151,8 @@ def sample_tokens(
             logits = logits.masked_fill(~has_pair[:, None] & ends[None, :], float("-inf"))
             if column == last:
                 logits = logits.masked_fill(~has_pair[:, None] & ~pairs[None, :], float("-inf"))
+        if arms is not None:
+            logits = logits + arms.bias().to(logits.dtype)
         step_noise = None if noise is None else noise[:, column]
         previous = _choose(logits, temperature, top_p, step_noise)
         previous = torch.where(ended, torch.zeros_like(previous), previous)
@@ -139,6 +160,8 @@ def sample_tokens(
         ended |= ends[previous]
         if column > 0:
             has_pair |= pairs[previous]
+        if arms is not None:
+            arms.advance(previous, has_pair)
         if bool(ended.all()):
             break  # every later column is empty
     return out
@@ -188,12 +211,14 @@ def decode_latents(
     noise: torch.Tensor | None = None,
     batch_size: int = 500,
     requested: np.ndarray | None = None,
+    tilt: np.ndarray | None = None,
 ) -> Decoded:
     """Decode latents (N x D) under conditions (N x K) into rendered, decodable hairpins.
 
     Draws use Gumbel noise from `seed`, or the given `noise` (N x columns x vocabulary).
     `requested` (N x K bool, or K for every row) marks the conditions
-    `decoding.requested_guidance` pushes towards.
+    `decoding.requested_guidance` pushes towards. `tilt`: dinucleotide matching's tilt
+    (`sample_tokens`).
     """
     decoding = decoding or Decoding()
     device = next(model.parameters()).device
@@ -214,7 +239,7 @@ def decode_latents(
         wanted = None if requested is None else torch.tensor(requested[lo : lo + batch_size])
         tokens = sample_tokens(model, zt, ct, decoding.temperature, decoding.top_p, batch_noise,
                                decoding.guidance, decoding.attribute_guidance,
-                               decoding.requested_guidance, wanted)
+                               decoding.requested_guidance, wanted, tilt)
         chunks.append(tokens.cpu().numpy())
     tokens = (
         np.concatenate(chunks) if chunks else np.zeros((0, model.config.columns), np.int64)
