@@ -94,3 +94,15 @@ def tiny_settings(**changes: object) -> dict:
     }
     settings.update(changes)
     return settings
+
+
+def trained_stage(folder: Path) -> dict[str, Path]:
+    """Stage inputs in `folder` and a CVAE (`model`) trained on them for two epochs with
+    `tiny_settings`."""
+    from premirna.generator.train import train_cvae
+
+    paths = write_stage_inputs(folder, folded_molecules())
+    paths["model"] = folder / "model.pt"
+    train_cvae(paths["train"], paths["val"], paths["folded"], paths["model"],
+               folder / "history.tsv", folder / "reconstructions.png", None, tiny_settings())
+    return paths

@@ -142,7 +142,7 @@ def pilot_keep(
     threshold: float, fold: FoldSettings = DEFAULT_FOLD,
 ) -> np.ndarray:
     """Per molecule of a pilot: is it in its requested bins and length range, and through the
-    gate (what generate would keep, but for the tests a pilot is there to fit)?"""
+    gate? The pilots of dinucleotide and attribute matching measure those molecules."""
     return (in_requested_bins(decoded, condition, checkpoint, fold)
             & in_length_range(decoded, condition, checkpoint)
             & passes_gate(gate, threshold, decoded))

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from cvae_data import folded_molecules, tiny_settings, write_stage_inputs
+from cvae_data import trained_stage
 
 from premirna.core.tables import read_folded
 from premirna.encode.image import N_CODES, NT_A, NT_C, NT_G, NT_U
@@ -27,7 +27,6 @@ from premirna.generator.posterior import load_cvae
 from premirna.generator.realism import dinucleotide_tilts, pilot_keep
 from premirna.generator.sample import Decoding, decode_latents
 from premirna.generator.tokens import VOCABULARY
-from premirna.generator.train import train_cvae
 
 C, G = NUCLEOTIDES.index("C"), NUCLEOTIDES.index("G")
 
@@ -43,12 +42,7 @@ def cpg_share(sequences: list[str]) -> float:
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    folder = tmp_path_factory.mktemp("dinucleotides")
-    paths = write_stage_inputs(folder, folded_molecules())
-    paths["model"] = folder / "model.pt"
-    train_cvae(paths["train"], paths["val"], paths["folded"], paths["model"],
-               folder / "history.tsv", folder / "reconstructions.png", None, tiny_settings())
-    return paths
+    return trained_stage(tmp_path_factory.mktemp("dinucleotides"))
 
 
 def test_dinucleotides_are_counted_in_molecule_order() -> None:

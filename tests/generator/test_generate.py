@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from cvae_data import folded_molecules, tiny_settings, write_stage_inputs
+from cvae_data import trained_stage
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -47,7 +47,6 @@ from premirna.generator.sample import (
     unspecified_conditions,
 )
 from premirna.generator.tokens import VOCABULARY, ending_tokens, iupac_tokens
-from premirna.generator.train import train_cvae
 from premirna.rna.structure import hairpin_loops, pair_table
 
 OUTPUT_NAMES = ("table", "fasta", "npz", "traversals", "traversal_figure")
@@ -56,12 +55,7 @@ OUTPUT_NAMES = ("table", "fasta", "npz", "traversals", "traversal_figure")
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Stage inputs and a CVAE trained for two epochs on them."""
-    folder = tmp_path_factory.mktemp("generate")
-    paths = write_stage_inputs(folder, folded_molecules())
-    paths["model"] = folder / "model.pt"
-    train_cvae(paths["train"], paths["val"], paths["folded"], paths["model"],
-                 folder / "history.tsv", folder / "reconstructions.png", None, tiny_settings())
-    return paths
+    return trained_stage(tmp_path_factory.mktemp("generate"))
 
 
 def assert_hairpins(decoded: Decoded) -> None:
