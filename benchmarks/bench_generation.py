@@ -46,7 +46,7 @@ from premirna.validate.stage import validate
 
 SPLITS = ("train", "val", "test")
 GENERATE_OUTPUTS = ("table", "fasta", "npz", "traversals", "traversal_figure")
-VALIDATE_OUTPUTS = ("molecules", "summary", "targets", "realism", "metrics")
+VALIDATE_OUTPUTS = ("molecules", "summary", "targets", "realism", "metrics", "gaps")
 
 
 def read_config() -> dict:
@@ -231,6 +231,10 @@ def main() -> None:
     print("\nCpG per dinucleotide and GC (medians of MFE per nt), generated per condition and "
           "real held-out pre-miRNAs (premirna.generator.dinucleotides):")
     print(composition(pd.read_csv(outputs["molecules"], sep="\t")).round(4).to_string())
+    gaps = pd.read_csv(outputs["gaps"], sep="\t")
+    print("\nfeatures that tell generated molecules from real ones in their bins, q < 0.05 "
+          "(premirna.validate.gaps; results/validate/gaps.tsv):")
+    print(gaps[gaps["q_value"] < 0.05].round(4).to_string(index=False))
 
     row = {"when": time.strftime("%Y-%m-%d %H:%M"),
            "settings": json.dumps(args.set + args.tag

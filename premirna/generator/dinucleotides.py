@@ -73,9 +73,13 @@ def fit_tilt(
     for pair in which:
         if len(pair) != 2 or not set(pair) <= set(NUCLEOTIDES):
             raise ValueError(f"dinucleotide {pair!r}: two of {NUCLEOTIDES}")
-        first, second = NUCLEOTIDES.index(pair[0]), NUCLEOTIDES.index(pair[1])
-        tilt[first, second] = full[first, second]
+        tilt[NUCLEOTIDES.index(pair[0]), NUCLEOTIDES.index(pair[1])] = tilt_of(full, pair)
     return tilt
+
+
+def tilt_of(tilt: np.ndarray, pair: str) -> float:
+    """The entry of the 4 x 4 `tilt` for the dinucleotide `pair` ("CG": C then G)."""
+    return float(tilt[NUCLEOTIDES.index(pair[0]), NUCLEOTIDES.index(pair[1])])
 
 
 class ArmNeighbours:

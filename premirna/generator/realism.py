@@ -46,7 +46,7 @@ import pandas as pd
 
 from premirna.core.seeds import PILOT_ROUND, STREAMS, TILT_ROUND
 from premirna.generator.conditions import Condition, assign_bins
-from premirna.generator.dinucleotides import fit_tilt
+from premirna.generator.dinucleotides import fit_tilt, tilt_of
 from premirna.generator.request import (
     Drawer,
     drawn_attributes,
@@ -244,7 +244,7 @@ def dinucleotide_tilts(
     gate: Gate | None,
     threshold: float,
     n: int,
-    which: Sequence[str] = ("CG",),
+    which: Sequence[str],
     fold: FoldSettings = DEFAULT_FOLD,
 ) -> list[np.ndarray | None]:
     """One tilt of the dinucleotides `which` per condition (None for a condition that is not of
@@ -267,6 +267,6 @@ def dinucleotide_tilts(
             continue
         tilt = fit_tilt(real, [decoded.sequences[i] for i in rows], which)
         log.info("%s: dinucleotide tilt from %d pilot molecules, CpG %+.2f, largest |%.2f|",
-                 condition.name, len(rows), tilt[1, 2], np.abs(tilt).max())
+                 condition.name, len(rows), tilt_of(tilt, "CG"), np.abs(tilt).max())
         tilts.append(tilt)
     return tilts

@@ -2,7 +2,8 @@
 
 Read from the stages' own tables (nothing is recomputed): the classifier's test metrics for the
 CNN, the feature trees and the fused model (`evaluate_cnn/metrics.tsv`); the generation targets and
-which are met, with the independent judge's accuracy on real molecules (`validate/targets.tsv`,
+which are met, the features that still give generated molecules away and the independent judge's
+accuracy on real molecules (`validate/targets.tsv`, `validate/gaps.tsv`,
 `validate/judge/accuracy.tsv`); the attribution methods' sanity-check verdicts
 (`interpret_cnn/sanity.tsv`); and the strongest links between latent factors and biology
 (`interpret_cvae/summary.tsv`). Written as a TSV (one row per figure quoted), a figure and a
@@ -34,6 +35,7 @@ MODELS = {"CNN (image)": "", "feature trees": "features_", "fused": "fused_"}
 REALISM_SHOWN = ("independent_judge", "trees_judge", "two_sample_auc", "ks_length",
                  "ks_mfe_per_nt", "ks_gc", "novelty", "uniqueness", "conditional_control")
 TOP_LINKS = 6  # latent-factor statements shown
+GAP_Q = 0.05  # a feature gap the summary names: its Benjamini-Hochberg q-value is below this
 OWN_JUDGE = "judged_premirna"  # the pipeline's own CNN on generated molecules: not independent
 DECIMALS = 3
 
@@ -66,6 +68,20 @@ def generation_table(targets_tsv: str | Path) -> pd.DataFrame:
 def judge_table(accuracy_tsv: str | Path) -> pd.DataFrame:
     """The independent judge on the real test split."""
     return read_table(accuracy_tsv)
+
+
+def gaps_table(gaps_tsv: str | Path) -> pd.DataFrame:
+    """Of validate's feature gaps, each group's leading feature where its q-value is below
+    `GAP_Q`: what tells that condition's generated molecules from real ones in its bins, and
+    whether generated molecules have it higher or lower than real ones."""
+    gaps = read_table(gaps_tsv, ("group", "rank", "feature", "roc_auc", "q_value"),
+                      text=("group", "feature"))
+    lead = gaps[(gaps["rank"] == 1) & (gaps["q_value"] < GAP_Q)].reset_index(drop=True)
+    shown = lead[[c for c in ("group", "feature", "roc_auc", "q_value", "generated", "real")
+                  if c in lead]].copy()
+    shown.insert(2, "generated values", np.where(lead["roc_auc"] > 0.5, "higher", "lower"))
+    shown.attrs["compared"] = len(gaps)  # feature comparisons made (none: too few molecules)
+    return shown
 
 
 def sanity_table(sanity_tsv: str | Path) -> pd.DataFrame:
@@ -106,6 +122,17 @@ def headline(tables: Mapping[str, pd.DataFrame]) -> list[str]:
         missed = ", ".join(counted.loc[~met, "metric"]) or "none"
         lines.append(f"Generation: {int(met.sum())} of {len(counted)} targets met; not met: "
                      f"{missed}.")
+    gaps = tables.get("gaps")
+    if gaps is not None:
+        groups = gaps["group"].str.removeprefix("pre-miRNA, ").replace("generated", "all")
+        named = [f"{group}: {feature} {verdict}" for group, feature, verdict in
+                 zip(groups, gaps["feature"], gaps["generated values"], strict=True)]
+        if named:
+            lines.append(f"Features that still tell generated molecules from real ones in their "
+                         f"bins (q < {GAP_Q:g}): {'; '.join(named)}.")
+        elif gaps.attrs.get("compared", 1):
+            lines.append(f"No single feature tells generated molecules from real ones in their "
+                         f"bins (q < {GAP_Q:g}).")
     judge = tables.get("judge")
     if judge is not None and len(judge):
         row = judge.iloc[0]
@@ -173,6 +200,7 @@ def plot_summary(tables: Mapping[str, pd.DataFrame], path: str | Path) -> None:
 SECTIONS = {
     "classifier": "Classifier: test-split metrics (evaluate_cnn)",
     "generation": "Generation: targets, and whether the generated molecules meet them (validate)",
+    "gaps": "What still tells generated molecules from real ones in their bins (validate)",
     "judge": "The independent judge on real test molecules (validate_judge)",
     "sanity": "Attribution methods: model-randomisation check (interpret_cnn)",
     "latent": "Latent factors most tied to biology (interpret_cvae)",
@@ -185,12 +213,13 @@ def write_summary(
     out_png: str | Path,
     out_findings: str | Path | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """Read the stages' tables named in `inputs` (keys `metrics`, `targets`, `judge`, `sanity`,
-    `latent`, and the findings' inputs of `premirna.report.findings.READERS`; absent ones are left
-    out), write the summary page, its TSV and its figure, and the findings table to
-    `out_findings` when given."""
+    """Read the stages' tables named in `inputs` (keys `metrics`, `targets`, `gaps`, `judge`,
+    `sanity`, `latent`, and the findings' inputs of `premirna.report.findings.READERS`; absent
+    ones are left out), write the summary page, its TSV and its figure, and the findings table
+    to `out_findings` when given."""
     readers = {"classifier": ("metrics", classifier_table), "generation": ("targets",
-               generation_table), "judge": ("judge", judge_table), "sanity": ("sanity",
+               generation_table), "gaps": ("gaps", gaps_table), "judge": ("judge",
+               judge_table), "sanity": ("sanity",
                sanity_table), "latent": ("latent", latent_table)}
     tables = {name: reader(inputs[key]) for name, (key, reader) in readers.items()
               if inputs.get(key)}

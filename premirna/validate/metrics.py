@@ -321,6 +321,19 @@ def real_in_condition(
     return out
 
 
+def in_named_bins(molecules: pd.DataFrame, condition: str, bin_names: Sequence[str]) -> np.ndarray:
+    """Per molecule: do its own attributes (`want_<attribute>`, the bin index) lie in every bin
+    the condition name requests ("pre-miRNA, gc=high"; all True for "pre-miRNA")?"""
+    keep = np.ones(len(molecules), dtype=bool)
+    for word in str(condition).split(", ")[1:]:
+        attribute, _, bin_name = word.partition("=")
+        wanted = list(bin_names).index(bin_name) if bin_name in bin_names else -2
+        if f"want_{attribute}" not in molecules:
+            return np.zeros(len(molecules), dtype=bool)
+        keep &= molecules[f"want_{attribute}"].fillna(-1).to_numpy() == wanted
+    return keep
+
+
 def _in_bins(
     out: pd.DataFrame, real: pd.DataFrame, columns: Mapping[str, str], bin_names: Sequence[str],
     prefix: str,
@@ -335,14 +348,7 @@ def _in_bins(
                 shares[column].append(math.nan)
             counts.append(0)
             continue
-        keep = np.ones(len(real), dtype=bool)
-        for word in words[1:]:
-            attribute, _, bin_name = word.partition("=")
-            wanted = list(bin_names).index(bin_name) if bin_name in bin_names else -2
-            if f"want_{attribute}" not in real:
-                keep[:] = False
-                break
-            keep &= real[f"want_{attribute}"].fillna(-1).to_numpy() == wanted
+        keep = in_named_bins(real, name, bin_names)
         for column in columns:
             part = real.loc[keep, column]
             shares[column].append(float((part >= JUDGE_THRESHOLD).mean()) if keep.any()

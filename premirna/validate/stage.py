@@ -23,6 +23,7 @@ from premirna.training.checkpoints import read_checkpoint
 from premirna.training.device import use_threads
 from premirna.validate.baselines import make_baselines
 from premirna.validate.figures import plot_examples, plot_metrics, plot_realism
+from premirna.validate.gaps import condition_gaps
 from premirna.validate.judge import load_judge
 from premirna.validate.metrics import (
     BASELINES,
@@ -215,7 +216,9 @@ def validate(
     sequences; realism reference: test-split pre-miRNAs; novelty against every training-split
     sequence. `outputs` names `molecules` (per-molecule TSV), `summary` (per condition, overall and
     per baseline), `targets` (the generation targets) and the figures `realism` and `metrics`
-    (and, if named, `examples`: generated images titled with their scores). `fold` is the
+    (and, if named, `examples`: generated images titled with their scores, and `gaps`: per
+    condition, the features that differ most from real pre-miRNAs in its bins,
+    `premirna.validate.gaps`). `fold` is the
     energy model of the re-folds; `threads` are torch's threads and the folding processes.
     `judge_model` is the independent judge (`premirna.validate.judge`); with it every molecule
     gets `judge_probability`, and `outputs["judge"]` (if named) its accuracy on the real test
@@ -265,12 +268,18 @@ def validate(
     write_tsv(scored, outputs["molecules"])
     write_tsv(summary, outputs["summary"])
     write_tsv(targets, outputs["targets"])
+    if outputs.get("gaps"):
+        write_tsv(condition_gaps(scored, list(checkpoint["bin_names"])), outputs["gaps"])
     plot_realism(scored, reference, outputs["realism"], summary)
     plot_metrics(summary, outputs["metrics"])
     if outputs.get("examples"):
         plot_examples(scored, generated_npz, outputs["examples"])
+    _log_targets(targets)
+    return targets
+
+
+def _log_targets(targets: pd.DataFrame) -> None:
     for row in targets.itertuples(index=False):
         log.info("%s %s: generated %.3f | real %.3f shuffled %.3f random %.3f | %s", row.metric,
                  row.target, row.generated, row.real, row.shuffled, row.random,
                  "met" if row.met else "NOT met")
-    return targets

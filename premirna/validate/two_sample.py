@@ -26,6 +26,17 @@ _STATES = ["".join(p) for p in product("|.", repeat=3)]  # paired (|) or not, 3 
 _LETTER_STATES = [n + s for n in "ACGU" for s in "|."]
 
 
+#: The name of each column of `molecule_features`: a k-mer ("G", "CG", "GGG": its share), three
+#: positions paired (|) or not (.) in a row ("pairing ||."), a nucleotide paired or not ("G
+#: paired"), then `FEATURE_ATTRIBUTES`.
+FEATURE_NAMES: tuple[str, ...] = (
+    *[word for k in (1, 2, 3) for word in _KMERS[k]],
+    *[f"pairing {word}" for word in _STATES],
+    *[f"{word[0]} {'paired' if word[1] == '|' else 'unpaired'}" for word in _LETTER_STATES],
+    *FEATURE_ATTRIBUTES,
+)
+
+
 def _shares(text: str, words: list[str], k: int) -> list[float]:
     counts = dict.fromkeys(words, 0)
     for start in range(len(text) - k + 1):
@@ -37,8 +48,8 @@ def _shares(text: str, words: list[str], k: int) -> list[float]:
 
 
 def molecule_features(table: pd.DataFrame) -> np.ndarray:
-    """(N, F) features of molecules: columns `sequence`, `refolded` (the MFE structure) and
-    `FEATURE_ATTRIBUTES`."""
+    """(N, F) features of molecules (named by `FEATURE_NAMES`): columns `sequence`, `refolded`
+    (the MFE structure) and `FEATURE_ATTRIBUTES`."""
     rows = []
     for sequence, structure in zip(table["sequence"], table["refolded"], strict=True):
         states = structure.replace("(", "|").replace(")", "|")

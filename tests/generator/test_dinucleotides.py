@@ -22,6 +22,7 @@ from premirna.generator.dinucleotides import (
     ArmNeighbours,
     dinucleotide_table,
     fit_tilt,
+    tilt_of,
 )
 from premirna.generator.posterior import load_cvae
 from premirna.generator.realism import dinucleotide_tilts, pilot_keep
@@ -66,6 +67,7 @@ def test_the_tilt_points_from_the_drawn_to_the_real_frequencies() -> None:
     assert np.isclose(np.abs(tilt).max(), LIMIT)  # some ratio here is past the limit
     only = fit_tilt(real, drawn, ("CG", "AU"))
     assert only[C, G] == tilt[C, G] and np.count_nonzero(only) == 2
+    assert tilt_of(tilt, "CG") == tilt[C, G] and tilt_of(tilt, "AU") == only[0, 3]
     with pytest.raises(ValueError, match="'CT'"):
         fit_tilt(real, drawn, ("CT",))
 
@@ -130,7 +132,7 @@ def test_the_pilot_sets_a_tilt_per_pre_mirna_condition(trained: dict[str, Path])
 
     checkpoint = {**checkpoint, "lengths": {}}
     tilts = dinucleotide_tilts(conditions, [drawer(1), drawer(0)], table, checkpoint, None, 0.0,
-                               40)
+                               40, ("CG",))
     assert tilts[1] is None and tilts[0].shape == (4, 4)
     assert calls == [(1, 40, 1001)]  # only the pre-miRNA condition draws a pilot
     train = table.query("split == 'train' and label == 1")["sequence"]
@@ -138,6 +140,6 @@ def test_the_pilot_sets_a_tilt_per_pre_mirna_condition(trained: dict[str, Path])
     kept = pilot_keep(pilot, conditions[0], checkpoint, None, 0.0)
     assert kept.any()
     assert np.allclose(tilts[0], fit_tilt(train, np.array(pilot.sequences)[kept], ("CG",)))
-    assert np.count_nonzero(tilts[0]) <= 1  # CpG alone, the default
+    assert np.count_nonzero(tilts[0]) <= 1  # CpG alone
     assert dinucleotide_tilts(conditions, [drawer(1), drawer(0)], table, checkpoint, None, 0.0,
-                              0) == [None, None]
+                              0, ("CG",)) == [None, None]

@@ -87,3 +87,32 @@ def test_a_missing_stage_table_is_named(tmp_path):
     with pytest.raises(InputError, match="targets.tsv"):
         write_summary(paths, tmp_path / "s.html", tmp_path / "s.tsv", tmp_path / "s.png")
     assert not (tmp_path / "s.html").exists()
+
+
+def test_summary_names_what_still_gives_generated_molecules_away(tmp_path):
+    """Each condition's leading feature gap is named only where its q-value is small."""
+    paths = _tables(tmp_path)
+    paths["gaps"] = tmp_path / "gaps.tsv"
+    pd.DataFrame({
+        "group": ["pre-miRNA, gc=high", "pre-miRNA, gc=high", "pre-miRNA, loop_size=low",
+                  "pre-miRNA, mfe_per_nt=low", "generated"],
+        "rank": [1, 2, 1, 1, 1], "feature": ["C paired", "gc", "UUA", "mfe_per_nt", "CG"],
+        "roc_auc": [0.70, 0.68, 0.42, 0.30, 0.56], "q_value": [0.0001, 0.0003, 0.97, 0.0001, 0.03],
+        "generated": [0.25, 0.69, 0.009, -0.66, 0.025], "real": [0.22, 0.65, 0.013, -0.60, 0.022],
+        "n_generated": 100, "n_real": 96,
+    }).to_csv(paths["gaps"], sep="\t", index=False)
+    tables = write_summary(paths, tmp_path / "s.html", tmp_path / "s.tsv", tmp_path / "s.png")
+    gaps = tables["gaps"]
+    assert list(gaps["feature"]) == ["C paired", "mfe_per_nt", "CG"]  # rank 1, q < 0.05
+    assert list(gaps["generated values"]) == ["higher", "lower", "higher"]
+    assert ("(q < 0.05): gc=high: C paired higher; mfe_per_nt=low: mfe_per_nt lower; all: CG "
+            "higher." in " ".join(headline(tables)))
+    assert "What still tells generated molecules" in (tmp_path / "s.html").read_text()
+    pd.read_csv(paths["gaps"], sep="\t").assign(q_value=0.5).to_csv(paths["gaps"], sep="\t",
+                                                                    index=False)
+    tables = write_summary(paths, tmp_path / "s.html", tmp_path / "s.tsv", tmp_path / "s.png")
+    assert tables["gaps"].empty
+    assert "No single feature tells generated molecules" in " ".join(headline(tables))
+    pd.read_csv(paths["gaps"], sep="\t").iloc[:0].to_csv(paths["gaps"], sep="\t", index=False)
+    tables = write_summary(paths, tmp_path / "s.html", tmp_path / "s.tsv", tmp_path / "s.png")
+    assert not any("tell generated molecules" in line for line in headline(tables))  # none compared

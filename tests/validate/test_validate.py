@@ -21,6 +21,8 @@ from premirna.rna.distance import (
 from premirna.rna.sequence import random_matched
 from premirna.rna.structure import features
 from premirna.validate.baselines import make_baselines
+from premirna.validate.gaps import COLUMNS as GAP_COLUMNS
+from premirna.validate.gaps import MIN_MOLECULES
 from premirna.validate.metrics import (
     BASELINES,
     NOVELTY_THRESHOLD,
@@ -305,7 +307,8 @@ def test_validate_stage_with_baselines(tmp_path, tiny_judge) -> None:
     torch.save({"model": build_model(cnn_config).state_dict(),
                 "model_args": cnn_config.to_dict()}, cnn)
     outputs = {key: tmp_path / f"validate_{key}" for key in
-               ("molecules", "summary", "targets", "realism", "metrics", "examples", "judge")}
+               ("molecules", "summary", "targets", "realism", "metrics", "examples", "judge",
+                "gaps")}
     targets = validate(generated["table"], generated["npz"], paths["folded"], cnn, model,
                          outputs, seed=2, judge_model=tiny_judge["folder"] / "model.pt",
                          judge_set=tiny_judge["judge_set"])
@@ -368,6 +371,11 @@ def test_validate_stage_with_baselines(tmp_path, tiny_judge) -> None:
     assert "two_sample_auc" in groups and np.isnan(groups.at["generated", "two_sample_auc"])
     assert outputs["realism"].stat().st_size > 0 and outputs["metrics"].stat().st_size > 0
     assert outputs["examples"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # eight real validation molecules: too few to name a feature (tests/validate/test_gaps.py),
+    # so the table is written with its columns and no rows
+    gaps = pd.read_csv(outputs["gaps"], sep="\t")
+    assert list(gaps.columns) == list(GAP_COLUMNS)
+    assert groups.at["real", "n"] < MIN_MOLECULES and gaps.empty
 
 
 def test_judge_recall_is_split_by_the_families_the_judges_learnt(tmp_path) -> None:

@@ -66,6 +66,13 @@ rule validate:
             category="7. validate",
             labels={"table": "targets"},
         ),
+        gaps="results/validate/gaps.tsv",
+        gaps_page=report(
+            "results/validate/gaps.html",
+            caption="../report/validate_gaps.rst",
+            category="7. validate",
+            labels={"table": "what tells generated molecules from real ones"},
+        ),
         realism=report(
             "results/validate/realism.png",
             caption="../report/validate_realism.rst",

@@ -12,7 +12,7 @@ validate(
     snakemake.input.cnn,
     snakemake.input.cvae,
     {key: snakemake.output[key] for key in ("molecules", "summary", "targets", "realism",
-                                            "metrics", "examples", "judge")},
+                                            "metrics", "examples", "judge", "gaps")},
     threads=snakemake.threads,
     judge_model=snakemake.input.judge,
     judge_set=snakemake.input.judge_set,
