@@ -217,10 +217,10 @@ def write_summary(
     `sanity`, `latent`, and the findings' inputs of `premirna.report.findings.READERS`; absent
     ones are left out), write the summary page, its TSV and its figure, and the findings table
     to `out_findings` when given."""
-    readers = {"classifier": ("metrics", classifier_table), "generation": ("targets",
-               generation_table), "gaps": ("gaps", gaps_table), "judge": ("judge",
-               judge_table), "sanity": ("sanity",
-               sanity_table), "latent": ("latent", latent_table)}
+    readers = {"classifier": ("metrics", classifier_table),
+               "generation": ("targets", generation_table), "gaps": ("gaps", gaps_table),
+               "judge": ("judge", judge_table), "sanity": ("sanity", sanity_table),
+               "latent": ("latent", latent_table)}
     tables = {name: reader(inputs[key]) for name, (key, reader) in readers.items()
               if inputs.get(key)}
     findings = findings_table(inputs)

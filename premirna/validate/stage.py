@@ -218,8 +218,8 @@ def validate(
     per baseline), `targets` (the generation targets) and the figures `realism` and `metrics`
     (and, if named, `examples`: generated images titled with their scores, and `gaps`: per
     condition, the features that differ most from real pre-miRNAs in its bins,
-    `premirna.validate.gaps`). `fold` is the
-    energy model of the re-folds; `threads` are torch's threads and the folding processes.
+    `premirna.validate.gaps`). `fold` is the energy model of the re-folds; `threads` are torch's
+    threads and the folding processes.
     `judge_model` is the independent judge (`premirna.validate.judge`); with it every molecule
     gets `judge_probability`, and `outputs["judge"]` (if named) its accuracy on the real test
     split; with `judge_set` too (its molecules, `build_judge`'s `out_table`) the second judge,
