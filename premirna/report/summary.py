@@ -73,12 +73,14 @@ def judge_table(accuracy_tsv: str | Path) -> pd.DataFrame:
 def gaps_table(gaps_tsv: str | Path) -> pd.DataFrame:
     """Of validate's feature gaps, each group's leading feature where its q-value is below
     `GAP_Q`: what tells that condition's generated molecules from real ones in its bins, and
-    whether generated molecules have it higher or lower than real ones."""
+    whether generated molecules have it higher or lower than real ones (and, where validate
+    compared them, the same feature against the training pre-miRNAs in the bins: a gap the
+    training split does not show is the held-out split's, not the generator's)."""
     gaps = read_table(gaps_tsv, ("group", "rank", "feature", "roc_auc", "q_value"),
                       text=("group", "feature"))
     lead = gaps[(gaps["rank"] == 1) & (gaps["q_value"] < GAP_Q)].reset_index(drop=True)
-    shown = lead[[c for c in ("group", "feature", "roc_auc", "q_value", "generated", "real")
-                  if c in lead]].copy()
+    shown = lead[[c for c in ("group", "feature", "roc_auc", "q_value", "generated", "real",
+                              "roc_auc_training", "training") if c in lead]].copy()
     shown.insert(2, "generated values", np.where(lead["roc_auc"] > 0.5, "higher", "lower"))
     shown.attrs["compared"] = len(gaps)  # feature comparisons made (none: too few molecules)
     return shown

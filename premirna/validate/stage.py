@@ -269,13 +269,25 @@ def validate(
     write_tsv(summary, outputs["summary"])
     write_tsv(targets, outputs["targets"])
     if outputs.get("gaps"):
-        write_tsv(condition_gaps(scored, list(checkpoint["bin_names"])), outputs["gaps"])
+        write_tsv(condition_gaps(scored, list(checkpoint["bin_names"]),
+                                 training=_binned_training(positives, bins)), outputs["gaps"])
     plot_realism(scored, reference, outputs["realism"], summary)
     plot_metrics(summary, outputs["metrics"])
     if outputs.get("examples"):
         plot_examples(scored, generated_npz, outputs["examples"])
     _log_targets(targets)
     return targets
+
+
+def _binned_training(positives: pd.DataFrame, bins: dict[str, list[float]]) -> pd.DataFrame:
+    """The training-split pre-miRNAs of the fold table, with their MFE structure as `refolded`
+    and the bin of each conditioned attribute as `want_<attribute>` (as the baselines have)."""
+    training = positives[positives["split"] == "train"].reset_index(drop=True)
+    training["refolded"] = training["structure"]
+    for attribute, edges in bins.items():
+        training[f"want_{attribute}"] = assign_bins(
+            training[attribute].to_numpy(dtype=np.float64), edges)
+    return training
 
 
 def _log_targets(targets: pd.DataFrame) -> None:

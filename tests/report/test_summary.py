@@ -99,11 +99,14 @@ def test_summary_names_what_still_gives_generated_molecules_away(tmp_path):
         "rank": [1, 2, 1, 1, 1], "feature": ["C paired", "gc", "UUA", "mfe_per_nt", "CG"],
         "roc_auc": [0.70, 0.68, 0.42, 0.30, 0.56], "q_value": [0.0001, 0.0003, 0.97, 0.0001, 0.03],
         "generated": [0.25, 0.69, 0.009, -0.66, 0.025], "real": [0.22, 0.65, 0.013, -0.60, 0.022],
-        "n_generated": 100, "n_real": 96,
+        "n_generated": 100, "n_real": 96, "roc_auc_training": [0.66, 0.6, 0.5, 0.33, 0.51],
+        "training": [0.23, 0.66, 0.01, -0.61, 0.024], "n_training": 440,
     }).to_csv(paths["gaps"], sep="\t", index=False)
     tables = write_summary(paths, tmp_path / "s.html", tmp_path / "s.tsv", tmp_path / "s.png")
     gaps = tables["gaps"]
     assert list(gaps["feature"]) == ["C paired", "mfe_per_nt", "CG"]  # rank 1, q < 0.05
+    # beside each gap, the same feature against the training split: CpG is the split's
+    assert list(gaps["roc_auc_training"]) == [0.66, 0.33, 0.51]
     assert list(gaps["generated values"]) == ["higher", "lower", "higher"]
     assert ("(q < 0.05): gc=high: C paired higher; mfe_per_nt=low: mfe_per_nt lower; all: CG "
             "higher." in " ".join(headline(tables)))

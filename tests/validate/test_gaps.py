@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
-from premirna.validate.gaps import COLUMNS, MIN_MOLECULES, condition_gaps, feature_gaps
+from premirna.validate.gaps import (
+    COLUMNS,
+    MIN_MOLECULES,
+    TRAINING_COLUMNS,
+    condition_gaps,
+    feature_gaps,
+)
 from premirna.validate.two_sample import FEATURE_NAMES, molecule_features
 
 STEM = 12
@@ -79,3 +86,31 @@ def test_too_few_molecules_anywhere_give_an_empty_table() -> None:
                         hairpins(3, 0.5, 2).assign(set="generated", condition="pre-miRNA")])
     gaps = condition_gaps(scored, ["low", "mid", "high"])
     assert gaps.empty and list(gaps.columns) == list(COLUMNS)
+
+
+def test_a_gap_the_training_split_shares_is_told_apart() -> None:
+    """The held-out G+C-rich molecules are poorer in G+C than the training ones (a split that
+    fell unevenly); generated molecules like the training ones differ from the held-out ones
+    but not from the training ones in the same bins."""
+    real = hairpins(40, 0.6, 10).assign(want_gc=2, set="real", condition="")
+    training = pd.concat([hairpins(60, 0.85, 11).assign(want_gc=2),
+                          hairpins(60, 0.3, 12).assign(want_gc=0)], ignore_index=True)
+    generated = hairpins(40, 0.85, 13).assign(set="generated", condition="pre-miRNA, gc=high")
+    scored = pd.concat([real, generated], ignore_index=True)
+    gaps = condition_gaps(scored, ["low", "mid", "high"], top=len(FEATURE_NAMES),
+                          training=training)
+    assert list(gaps.columns) == [*COLUMNS[:7], *TRAINING_COLUMNS, *COLUMNS[7:]]
+    within = gaps[gaps["group"] == "pre-miRNA, gc=high"].set_index("feature")
+    assert within.loc["gc", "roc_auc"] > 0.9 and within.loc["gc", "q_value"] < 1e-6
+    assert abs(within.loc["gc", "roc_auc_training"] - 0.5) < 0.15  # the training bin's own GC
+    assert within["n_training"].iloc[0] == 60  # the G+C-rich training molecules only
+    assert within.loc["gc", "training"] == pytest.approx(
+        training.loc[training["want_gc"] == 2, "gc"].mean())
+    overall = gaps[gaps["group"] == "generated"]
+    assert overall["n_training"].iloc[0] == 120
+    # too few training molecules in a condition's bins: no comparison, said so
+    few = condition_gaps(scored, ["low", "mid", "high"], training=training.iloc[55:65])
+    row = few[few["group"] == "pre-miRNA, gc=high"].iloc[0]
+    assert np.isnan(row["roc_auc_training"]) and row["n_training"] == 5
+    empty = condition_gaps(scored.iloc[:3], ["low", "mid", "high"], training=training)
+    assert empty.empty and list(empty.columns) == list(gaps.columns)
