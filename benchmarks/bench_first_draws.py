@@ -7,8 +7,11 @@ the configured latent scale) under each `--guidance` value of `generate.requeste
 and counts the share whose drawn hairpin falls in the requested bin
 (`premirna.generator.request.in_requested_bins`, the stage's own test). No redraws, no repair
 walk, no folding: this isolates the decoder. Each `--seeds` value gives new latents and noise.
-It also records where the drawn values lie (quartiles, beside the bin edges) and the share of
-drawn hairpins with a pair ViennaRNA cannot form (`non_canonical`).
+It also records where the drawn values lie (quartiles, beside the bin edges), how the drawn
+values in the bin lie against those of the training pre-miRNAs in the bin (`real_auc`: the ROC
+AUC of drawn against real, 0.5 alike, below 0.5 lower, above higher; the reference attribute
+matching's critic learns from), and the share of drawn hairpins with a pair ViennaRNA cannot
+form (`non_canonical`).
 
     .venv/bin/python benchmarks/bench_first_draws.py --results results \\
         [--guidance 1 1.25 1.5] [--seeds 1 2 3 4] [--n 100]
@@ -26,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from common import RESULTS, need
+from scipy.stats import mannwhitneyu
 
 
 def non_canonical(sequences: list[str], structures: list[str]) -> float:
@@ -59,6 +63,7 @@ def main() -> None:
         requested_columns,
     )
     from premirna.generator.posterior import load_cvae, posterior_latents, training_posteriors
+    from premirna.generator.realism import real_in_bins
     from premirna.generator.request import drawn_attributes, in_requested_bins
     from premirna.generator.sample import Decoding, decode_latents
     from premirna.training.device import use_threads
@@ -87,10 +92,13 @@ def main() -> None:
                 (attribute,) = condition.bins
                 drawn = drawn_attributes(decoded.sequences, decoded.structures, [attribute])
                 q1, median, q3 = np.nanpercentile(drawn[attribute], [25, 50, 75])
+                hit = in_requested_bins(decoded, condition, checkpoint)
+                real = real_in_bins(table, condition, checkpoint, (attribute,))[attribute]
+                auc = mannwhitneyu(drawn.loc[hit, attribute], real).statistic / (
+                    hit.sum() * len(real))
                 rows.append({"seed": seed, "requested_guidance": weight,
                              "condition": condition.name,
-                             "in_bin": float(in_requested_bins(decoded, condition,
-                                                               checkpoint).mean()),
+                             "in_bin": float(hit.mean()), "real_auc": auc,
                              "edges": checkpoint["bins"][attribute],
                              "drawn_q1": q1, "drawn_median": median, "drawn_q3": q3,
                              "non_canonical": non_canonical(decoded.sequences,
@@ -100,9 +108,10 @@ def main() -> None:
                   f"({time.perf_counter() - start:.1f} s)", flush=True)
     frame = pd.DataFrame(rows)
     frame.to_csv(args.out, sep="\t", index=False, float_format="%.4g")
-    wide = frame.pivot_table(index="condition", columns="requested_guidance", values="in_bin",
-                             aggfunc=["min", "max"], sort=False)
-    print(wide.round(2).to_string())
+    for value in ("in_bin", "real_auc"):
+        wide = frame.pivot_table(index="condition", columns="requested_guidance", values=value,
+                                 aggfunc="mean", sort=False)
+        print(f"\n{value}, mean over the seeds:\n{wide.round(2).to_string()}")
 
 
 if __name__ == "__main__":
