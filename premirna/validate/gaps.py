@@ -58,9 +58,13 @@ def feature_gaps(molecules: pd.DataFrame, reference: pd.DataFrame, top: int) -> 
     two-sided Mann-Whitney test's p-value, Benjamini-Hochberg adjusted over all features), and
     the mean of each set (`generated`, `real`). Both tables need `sequence`, `refolded` and the
     attributes of `molecule_features`."""
+    return _gaps(molecule_features(molecules), molecule_features(reference), top)
+
+
+def _gaps(ours: np.ndarray, theirs: np.ndarray, top: int) -> pd.DataFrame:
+    """`feature_gaps` of two feature matrices."""
     from scipy.stats import false_discovery_control
 
-    ours, theirs = molecule_features(molecules), molecule_features(reference)
     auc, p = _aucs(ours, theirs)
     order = np.argsort(-np.abs(auc - 0.5), kind="stable")[:top]
     return pd.DataFrame({
@@ -96,11 +100,12 @@ def condition_gaps(
         theirs = real[keep]
         if min(len(ours), len(theirs)) < MIN_MOLECULES:
             continue
-        gaps = feature_gaps(ours, theirs, top)
+        features = molecule_features(ours)
+        gaps = _gaps(features, molecule_features(theirs), top)
         if training is not None and train_features is not None:
             mine = (train_features if name == "generated"
                     else train_features[in_named_bins(training, name, bin_names)])
-            gaps = gaps.assign(**_against_training(ours, gaps["feature"], mine))
+            gaps = gaps.assign(**_against_training(features, gaps["feature"], mine))
         gaps.insert(0, "rank", np.arange(1, len(gaps) + 1))
         gaps.insert(0, "group", name)
         parts.append(gaps.assign(n_generated=len(ours), n_real=len(theirs)))
@@ -111,13 +116,13 @@ def condition_gaps(
 
 
 def _against_training(
-    ours: pd.DataFrame, features: pd.Series, training: np.ndarray,
+    ours: np.ndarray, features: pd.Series, training: np.ndarray,
 ) -> dict[str, object]:
-    """`TRAINING_COLUMNS` of the `features` of `ours` against `training` (the training
-    pre-miRNAs' `molecule_features`)."""
+    """`TRAINING_COLUMNS` of the `features` (names) of `ours` against `training` (the
+    `molecule_features` of the group's molecules and of the training pre-miRNAs)."""
     if min(len(ours), len(training)) < MIN_MOLECULES:
         return {"roc_auc_training": np.nan, "training": np.nan, "n_training": len(training)}
     columns = [FEATURE_NAMES.index(f) for f in features]
-    mine, theirs = molecule_features(ours)[:, columns], training[:, columns]
+    mine, theirs = ours[:, columns], training[:, columns]
     return {"roc_auc_training": _aucs(mine, theirs)[0], "training": theirs.mean(axis=0),
             "n_training": len(training)}
