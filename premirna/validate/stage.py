@@ -229,7 +229,7 @@ def validate(
     fold = FoldSettings.of(fold)
     use_threads(threads)
     checkpoint = read_checkpoint(cvae_model)
-    bins = {a: list(e) for a, e in checkpoint["bins"].items()}
+    bins, names = {a: list(e) for a, e in checkpoint["bins"].items()}, checkpoint["bin_names"]
     table = read_table(folded_tsv, ("id", "sequence", "structure", "label", "split"))
     positives = table[table["label"].astype(int) == 1]
     real = positives[positives["split"] == "val"].reset_index(drop=True)
@@ -260,8 +260,7 @@ def validate(
         scored = score_raw_agreement(scored, fold, threads, judges)
 
     families = judges_families(judge_set) if judges and judge_set else None
-    summary = _summary(scored, reference, seed, diversity_sample, list(checkpoint["bin_names"]),
-                       families)
+    summary = _summary(scored, reference, seed, diversity_sample, list(names), families)
     targets = new_family_reference(targets_table(summary), scored, families, summary)
 
     _write_judge_accuracy(judges, families, table[table["split"] == "test"], outputs.get("judge"))
@@ -269,8 +268,8 @@ def validate(
     write_tsv(summary, outputs["summary"])
     write_tsv(targets, outputs["targets"])
     if outputs.get("gaps"):
-        write_tsv(condition_gaps(scored, list(checkpoint["bin_names"]),
-                                 training=_binned_training(positives, bins)), outputs["gaps"])
+        write_tsv(condition_gaps(scored, list(names), training=_binned(positives, bins)),
+                  outputs["gaps"])
     plot_realism(scored, reference, outputs["realism"], summary)
     plot_metrics(summary, outputs["metrics"])
     if outputs.get("examples"):
@@ -279,7 +278,7 @@ def validate(
     return targets
 
 
-def _binned_training(positives: pd.DataFrame, bins: dict[str, list[float]]) -> pd.DataFrame:
+def _binned(positives: pd.DataFrame, bins: dict[str, list[float]]) -> pd.DataFrame:
     """The training-split pre-miRNAs of the fold table, with their MFE structure as `refolded`
     and the bin of each conditioned attribute as `want_<attribute>` (as the baselines have)."""
     training = positives[positives["split"] == "train"].reset_index(drop=True)
