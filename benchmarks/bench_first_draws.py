@@ -3,8 +3,9 @@
 For every binned condition of `generate` ("single": each attribute's low, mid and high bin of
 the pre-miRNA class), draws `--n` molecules the way `generate`'s first round does (the open
 attributes completed from training molecules of the requested bins, z from their posteriors at
-the configured latent scale) under each `--guidance` value of `generate.requested_guidance`,
-and counts the share whose drawn hairpin falls in the requested bin
+the configured latent scale) under each `--guidance` value of `generate.requested_guidance`
+and each `--steering` strength (`generate.steering`, of the requested attribute or of all
+steerable ones: `--steer`), and counts the share whose drawn hairpin falls in the requested bin
 (`premirna.generator.request.in_requested_bins`, the stage's own test). No redraws, no repair
 walk, no folding: this isolates the decoder. Each `--seeds` value gives new latents and noise.
 It also records where the drawn values lie (quartiles, beside the bin edges), how the drawn
@@ -14,7 +15,7 @@ matching's critic learns from), and the share of drawn hairpins with a pair Vien
 form (`non_canonical`).
 
     .venv/bin/python benchmarks/bench_first_draws.py --results results \\
-        [--guidance 1 1.25 1.5] [--seeds 1 2 3 4] [--n 100]
+        [--guidance 1 1.25 1.5] [--steering 0 0.1] [--steer all] [--seeds 1 2 3 4] [--n 100]
 
 Inputs are a finished run's train_cvae, fold and encode outputs (`make run` writes them to
 results/). Rows go to `--out` (default benchmarks/results/first_draws.tsv, replaced).
@@ -23,6 +24,7 @@ results/). Rows go to `--out` (default benchmarks/results/first_draws.tsv, repla
 from __future__ import annotations
 
 import argparse
+import itertools
 import time
 from pathlib import Path
 
@@ -52,6 +54,10 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4])
     parser.add_argument("--n", type=int, default=100, help="molecules per condition")
     parser.add_argument("--latent-scale", type=float, default=0.5)
+    parser.add_argument("--steering", type=float, nargs="+", default=[0.0, 0.1],
+                        help="strengths of attribute steering (generate.steering)")
+    parser.add_argument("--steer", choices=("requested", "all"), default="all",
+                        help="steer the requested attribute or every steerable one")
     parser.add_argument("--out", type=Path, default=RESULTS / "first_draws.tsv")
     args = parser.parse_args()
 
@@ -66,6 +72,7 @@ def main() -> None:
     from premirna.generator.realism import real_in_bins
     from premirna.generator.request import drawn_attributes, in_requested_bins
     from premirna.generator.sample import Decoding, decode_latents
+    from premirna.generator.steering import source_targets, steering_targets
     from premirna.training.device import use_threads
 
     use_threads(1)
@@ -75,41 +82,45 @@ def main() -> None:
     images = sorted((args.results / "encode").glob("*.npz"))
     posterior = training_posteriors(model, checkpoint, reference, images, table)
     conditions = [c for c in parse_conditions("single", checkpoint) if c.bins]
+    every = steering_targets(table[table["split"] == "train"])
     dim = model.config.latent_dim
     rows = []
-    for seed in args.seeds:
-        for weight in args.guidance:
-            rng = np.random.default_rng(seed)
-            start = time.perf_counter()
-            for k, condition in enumerate(conditions):
-                sources: list[str] = []
-                conds = condition_rows(condition, args.n, checkpoint, reference, rng, sources)
-                noise = rng.standard_normal((args.n, dim)) * args.latent_scale
-                z = posterior_latents(posterior, sources, noise.astype(np.float32))
-                asked = np.repeat(requested_columns(condition, checkpoint)[None], args.n, axis=0)
-                decoded = decode_latents(model, z, conds, Decoding(requested_guidance=weight),
-                                         seed=1000 * seed + k, requested=asked)
-                (attribute,) = condition.bins
-                drawn = drawn_attributes(decoded.sequences, decoded.structures, [attribute])
-                q1, median, q3 = np.nanpercentile(drawn[attribute], [25, 50, 75])
-                hit = in_requested_bins(decoded, condition, checkpoint)
-                real = real_in_bins(table, condition, checkpoint, (attribute,))[attribute]
-                auc = mannwhitneyu(drawn.loc[hit, attribute], real).statistic / (
-                    hit.sum() * len(real))
-                rows.append({"seed": seed, "requested_guidance": weight,
-                             "condition": condition.name,
-                             "in_bin": float(hit.mean()), "real_auc": auc,
-                             "edges": checkpoint["bins"][attribute],
-                             "drawn_q1": q1, "drawn_median": median, "drawn_q3": q3,
-                             "non_canonical": non_canonical(decoded.sequences,
-                                                            decoded.structures)})
-            mean = np.mean([r["in_bin"] for r in rows[-len(conditions):]])
-            print(f"seed {seed}, requested_guidance {weight}: first-draw control {mean:.3f} "
-                  f"({time.perf_counter() - start:.1f} s)", flush=True)
+    for seed, weight, strength in itertools.product(args.seeds, args.guidance, args.steering):
+        rng = np.random.default_rng(seed)
+        start = time.perf_counter()
+        for k, condition in enumerate(conditions):
+            sources: list[str] = []
+            conds = condition_rows(condition, args.n, checkpoint, reference, rng, sources)
+            noise = rng.standard_normal((args.n, dim)) * args.latent_scale
+            z = posterior_latents(posterior, sources, noise.astype(np.float32))
+            asked = np.repeat(requested_columns(condition, checkpoint)[None], args.n, axis=0)
+            (attribute,) = condition.bins
+            targets = source_targets(every, sources, condition.bins, args.steer == "all")
+            decoding = Decoding(requested_guidance=weight, steering=strength)
+            decoded = decode_latents(model, z, conds, decoding, seed=1000 * seed + k,
+                                     requested=asked, targets=targets)
+            drawn = drawn_attributes(decoded.sequences, decoded.structures, [attribute])
+            q1, median, q3 = np.nanpercentile(drawn[attribute], [25, 50, 75])
+            hit = in_requested_bins(decoded, condition, checkpoint)
+            real = real_in_bins(table, condition, checkpoint, (attribute,))[attribute]
+            auc = mannwhitneyu(drawn.loc[hit, attribute], real).statistic / (
+                hit.sum() * len(real))
+            rows.append({"seed": seed, "requested_guidance": weight, "steering": strength,
+                         "condition": condition.name,
+                         "in_bin": float(hit.mean()), "real_auc": auc,
+                         "edges": checkpoint["bins"][attribute],
+                         "drawn_q1": q1, "drawn_median": median, "drawn_q3": q3,
+                         "non_canonical": non_canonical(decoded.sequences,
+                                                        decoded.structures)})
+        mean = np.mean([r["in_bin"] for r in rows[-len(conditions):]])
+        print(f"seed {seed}, requested_guidance {weight}, steering {strength}: first-draw "
+              f"control {mean:.3f} "
+              f"({time.perf_counter() - start:.1f} s)", flush=True)
     frame = pd.DataFrame(rows)
     frame.to_csv(args.out, sep="\t", index=False, float_format="%.4g")
     for value in ("in_bin", "real_auc"):
-        wide = frame.pivot_table(index="condition", columns="requested_guidance", values=value,
+        wide = frame.pivot_table(index="condition", columns=["requested_guidance", "steering"],
+                                 values=value,
                                  aggfunc="mean", sort=False)
         print(f"\n{value}, mean over the seeds:\n{wide.round(2).to_string()}")
 

@@ -149,6 +149,10 @@ class GenerateConfig(Settings):
     # of the training pre-miRNAs in its bins (premirna.generator.dinucleotides); 0 = off
     matched_dinucleotides: list[str] = field(default_factory=lambda: ["CG"])  # the ones tilted
     # (5' nucleotide first; "all" for all 16)
+    steering: float = 0.1  # strength of attribute steering: feedback towards the attribute
+    # values of the training molecule behind each draw (premirna.generator.steering); 0 = off
+    steered: str = "all"  # steer every steerable attribute ("all") or only those a condition
+    # requests ("requested")
     batch_size: int = 500  # molecules decoded at once
     seed: int = 20191108  # seeds every draw
     threads: int = 1  # torch CPU threads
@@ -160,6 +164,9 @@ class GenerateConfig(Settings):
                              " 0 <= value <= 1")
         if self.latent not in ("prior", "posterior"):
             raise ValueError(f"generate.latent: 'prior' or 'posterior', not {self.latent!r}")
+        if self.steering < 0 or self.steered not in ("requested", "all"):
+            raise ValueError("generate.steering: at least 0; generate.steered: 'requested' or "
+                             f"'all', not {self.steered!r}")
         if self.traversal_span not in ("prior", "data"):
             raise ValueError("generate.traversal_span: 'prior' or 'data', not "
                              f"{self.traversal_span!r}")
@@ -180,4 +187,4 @@ class GenerateConfig(Settings):
     def decoding(self) -> Decoding:
         """How latents become tokens."""
         return Decoding(self.temperature, self.top_p, self.guidance, self.attribute_guidance,
-                        self.requested_guidance)
+                        self.requested_guidance, self.steering)

@@ -4,20 +4,22 @@ molecules, and along each latent dimension.
 Sampling runs the decoder column by column from the terminal loop outward
 (`premirna.generator.sample.decode_latents`): at each column the categorical over the column's
 joint factors is sharpened by a temperature and cut to its top-p nucleus (Holtzman et al. 2020)
-before a draw; temperature 0 takes the most likely column (greedy). The columns are rendered by
-the encoder and read back as a sequence and its intended structure, so every output is a
-drawable, decodable hairpin. A molecule whose drawn hairpin misses a requested bin (its GC, its
+before a draw; temperature 0 takes the most likely column (greedy). Attribute steering adds, at
+each column, feedback towards the GC, free energy and stem length of the training molecule behind
+the draw's latent vector (`steering`, `steered`; `premirna.generator.steering`). The columns are
+rendered by the encoder and read back as a sequence and its intended structure, so every output is
+a drawable, decodable hairpin. A molecule whose drawn hairpin misses a requested bin (its GC, its
 drawn stem or loop, the free energy of its drawn structure) is redrawn with a new latent and new
 noise, up to `resample_rounds` times (`premirna.generator.request.match_request`): the decoder's
 distribution restricted to the request; the share of first draws that already matched is kept
 (`first_draw_in_bin`) for the report. A pre-miRNA is also redrawn while the pipeline's own CNN
 turns its drawn image down (`detector_gate`) or attribute matching turns it down at random
-(`attribute_matching`; `premirna.generator.realism`). Each pre-miRNA condition's draws are
-tilted towards the molecule-order dinucleotides of the training pre-miRNAs in its bins, as a
-pilot measures them (`dinucleotide_matching`; `premirna.generator.dinucleotides`). A decoded
-sequence that ViennaRNA folds differently from its drawing is then repaired by a short walk that
-changes only nucleotides the drawing leaves unpaired (`premirna.generator.refine`, `refine_steps`;
-the decoder's own sequence is kept as `raw_sequence`). `generate` makes N molecules per configured
+(`attribute_matching`; `premirna.generator.realism`). Each pre-miRNA condition's draws are tilted
+towards the molecule-order dinucleotides of the training pre-miRNAs in its bins, as a pilot
+measures them (`dinucleotide_matching`; `premirna.generator.dinucleotides`). A decoded sequence
+that ViennaRNA folds differently from its drawing is then repaired by a short walk that changes
+only nucleotides the drawing leaves unpaired (`premirna.generator.refine`, `refine_steps`; the
+decoder's own sequence is kept as `raw_sequence`). `generate` makes N molecules per configured
 condition (z from the prior, or from the posterior of training molecules in the requested bins:
 `latent`), molecules around chosen real ones (their posterior, widened by `around_scale`), and
 latent traversals (every dimension from -3 to +3 SD, or across the training pre-miRNAs' span on it,
@@ -62,6 +64,7 @@ from premirna.generator.realism import Acceptance, Gate, acceptances, dinucleoti
 from premirna.generator.refine import refine_decoded
 from premirna.generator.request import Drawer, match_request
 from premirna.generator.sample import Decoded, decode_latents, gumbel_noise
+from premirna.generator.steering import source_targets, steering_targets
 from premirna.rna.folding import DEFAULT_FOLD, FoldSettings, fold_sequences
 from premirna.rna.seqio import Record, write_fasta
 from premirna.rna.structure import features
@@ -209,6 +212,7 @@ class _Context:
     rng: np.random.Generator
     fold: FoldSettings
     processes: int
+    targets: pd.DataFrame | None = None  # steering's targets of the training molecules, by id
 
 
 def _drawer(
@@ -230,10 +234,20 @@ def _drawer(
         decoded = decode_latents(ctx.model, z, rows, config.decoding,
                                  seed=redraw_seed(config.seed, round_, k),
                                  batch_size=config.batch_size,
-                                 requested=requested_columns(condition, checkpoint), tilt=tilt)
+                                 requested=requested_columns(condition, checkpoint), tilt=tilt,
+                                 targets=_targets(ctx, condition, sources))
         return decoded, rows, z
 
     return draw
+
+
+def _targets(
+    ctx: _Context, condition: Condition, sources: Sequence[str]
+) -> dict[str, np.ndarray] | None:
+    """Steering's targets of the rows drawn from `sources`; None without steering."""
+    if ctx.targets is None or not ctx.config.steering:
+        return None
+    return source_targets(ctx.targets, sources, condition.bins, ctx.config.steered == "all")
 
 
 def _by_condition(
@@ -349,7 +363,11 @@ def generate(
     table = read_folded(folded_tsv)
     reference = binned_reference(table, checkpoint) if config.complete_conditions else None
     conditions = parse_conditions(config.conditions, checkpoint)
-    ctx = _Context(model, checkpoint, config, np.random.default_rng(config.seed), fold, processes)
+    targets = None
+    if config.steering and reference is not None:
+        targets = steering_targets(table[table.index.isin(reference["id"])])
+    ctx = _Context(model, checkpoint, config, np.random.default_rng(config.seed), fold, processes,
+                   targets)
     posterior = (
         training_posteriors(model, checkpoint, reference, image_npz, table)
         if config.latent == "posterior" and reference is not None else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,6 +13,7 @@ from premirna.encode.decode import decode_many, factors_to_hairpins
 from premirna.encode.render import encode_many
 from premirna.generator.dinucleotides import ArmNeighbours
 from premirna.generator.network import CVAE
+from premirna.generator.steering import Steering
 from premirna.generator.tokens import ending_tokens, iupac_tokens, pairing_tokens, tokens_to_factors
 
 
@@ -99,6 +101,7 @@ def sample_tokens(
     requested_guidance: float = 1.0,
     requested: torch.Tensor | None = None,
     tilt: np.ndarray | None = None,
+    steer: Steering | None = None,
 ) -> torch.Tensor:
     """Tokens (N x columns) decoded column by column from latents z (N x D) and conditions.
 
@@ -116,9 +119,9 @@ def sample_tokens(
     towards the bins a training molecule filled in (training hides each condition on its own,
     so the decoder has learnt l_open too).
 
-    `tilt` (4 x 4, `premirna.generator.dinucleotides.fit_tilt`) adds, to each candidate column,
-    the log-tilt of the molecule-order dinucleotides it would make with the nucleotides drawn
-    before it on each arm.
+    `tilt` (4 x 4, `premirna.generator.dinucleotides.fit_tilt`) adds to each candidate column
+    the log-tilt of the molecule-order dinucleotides it would make with the last nucleotide of
+    each arm; `steer` (`premirna.generator.steering.Steering`), attribute steering's feedback.
     """
     model.eval()
     state, context = model.start(z, conditions)
@@ -132,8 +135,9 @@ def sample_tokens(
     has_pair = torch.zeros(len(z), dtype=torch.bool, device=z.device)
     last = model.config.columns - 1
     out = torch.zeros((len(z), model.config.columns), dtype=torch.long, device=z.device)
-    arms = None if tilt is None else ArmNeighbours(tilt, model.config.vocabulary, len(z),
-                                                   z.device)
+    terms = [] if tilt is None else [ArmNeighbours(tilt, model.config.vocabulary, len(z),
+                                                   z.device)]
+    terms += [] if steer is None else [steer]  # bias() before a column, advance() after
     for column in range(model.config.columns):
         logits, state = model.step(previous, column, state, context)
         if branches:
@@ -151,8 +155,8 @@ def sample_tokens(
             logits = logits.masked_fill(~has_pair[:, None] & ends[None, :], float("-inf"))
             if column == last:
                 logits = logits.masked_fill(~has_pair[:, None] & ~pairs[None, :], float("-inf"))
-        if arms is not None:
-            logits = logits + arms.bias().to(logits.dtype)
+        for term in terms:
+            logits = logits + term.bias().to(logits.dtype)
         step_noise = None if noise is None else noise[:, column]
         previous = _choose(logits, temperature, top_p, step_noise)
         previous = torch.where(ended, torch.zeros_like(previous), previous)
@@ -160,8 +164,8 @@ def sample_tokens(
         ended |= ends[previous]
         if column > 0:
             has_pair |= pairs[previous]
-        if arms is not None:
-            arms.advance(previous, has_pair)
+        for term in terms:
+            term.advance(previous, has_pair)
         if bool(ended.all()):
             break  # every later column is empty
     return out
@@ -200,6 +204,7 @@ class Decoding:
     guidance: float = 1.0
     attribute_guidance: float = 1.0
     requested_guidance: float = 1.0  # guidance of the requested conditions alone
+    steering: float = 0.0  # strength of attribute steering (`premirna.generator.steering`)
 
 
 def decode_latents(
@@ -212,13 +217,15 @@ def decode_latents(
     batch_size: int = 500,
     requested: np.ndarray | None = None,
     tilt: np.ndarray | None = None,
+    targets: Mapping[str, np.ndarray] | None = None,
 ) -> Decoded:
     """Decode latents (N x D) under conditions (N x K) into rendered, decodable hairpins.
 
     Draws use Gumbel noise from `seed`, or the given `noise` (N x columns x vocabulary).
     `requested` (N x K bool, or K for every row) marks the conditions
     `decoding.requested_guidance` pushes towards. `tilt`: dinucleotide matching's tilt
-    (`sample_tokens`).
+    (`sample_tokens`). `targets`: attribute -> one value per row that steering holds the draws
+    to, with strength `decoding.steering` (`premirna.generator.steering`).
     """
     decoding = decoding or Decoding()
     device = next(model.parameters()).device
@@ -237,9 +244,13 @@ def decode_latents(
         else:
             batch_noise = None
         wanted = None if requested is None else torch.tensor(requested[lo : lo + batch_size])
+        steer = None
+        if targets and decoding.steering > 0:
+            steer = Steering({a: np.asarray(v)[lo : lo + batch_size] for a, v in targets.items()},
+                             decoding.steering, model.config.vocabulary, device)
         tokens = sample_tokens(model, zt, ct, decoding.temperature, decoding.top_p, batch_noise,
                                decoding.guidance, decoding.attribute_guidance,
-                               decoding.requested_guidance, wanted, tilt)
+                               decoding.requested_guidance, wanted, tilt, steer)
         chunks.append(tokens.cpu().numpy())
     tokens = (
         np.concatenate(chunks) if chunks else np.zeros((0, model.config.columns), np.int64)
