@@ -31,7 +31,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from premirna.encode.image import N_CODES, NT_A, NT_C, NT_G, NT_U
+from premirna.encode.image import NT_A, NT_C, NT_G, NT_U
+from premirna.generator.tokens import ending_tokens, pairing_tokens, tokens_to_factors
 from premirna.rna.structure import pair_table
 
 #: Attributes that steering can hold to a target.
@@ -107,11 +108,11 @@ class Steering:
 
     def __init__(self, targets: Mapping[str, np.ndarray], strength: float, vocabulary: int,
                  device: torch.device) -> None:
-        token = np.arange(vocabulary)
-        top, bottom = (token // 2) // N_CODES, (token // 2) % N_CODES
+        factors = tokens_to_factors(np.arange(vocabulary)[None, :])
+        top, bottom = factors.top_nt[0].astype(np.int64), factors.bottom_nt[0].astype(np.int64)
         acgu = (NT_A, NT_C, NT_G, NT_U)
         letter_top, letter_bottom = np.isin(top, acgu), np.isin(bottom, acgu)
-        pair = (token % 2 == 1) & letter_top & letter_bottom
+        pair = pairing_tokens(vocabulary).numpy()
         gc_top, gc_bottom = np.isin(top, (NT_G, NT_C)), np.isin(bottom, (NT_G, NT_C))
         stacks = np.zeros((vocabulary, vocabulary))
         code = {c: _LETTERS[k] for k, c in enumerate(acgu)}
@@ -125,7 +126,7 @@ class Steering:
 
         self.strength = strength
         self.pair = torch.as_tensor(pair, device=device)
-        self.ends = torch.as_tensor(~letter_top & ~letter_bottom, device=device)
+        self.ends = ending_tokens(vocabulary).to(device)
         # Letters and G+C a column adds in the loop (its 5' half: the 3' half mirrors it) and
         # in the stem (both halves).
         self.loop_letters = tensor(np.where(pair, 2, letter_top))
