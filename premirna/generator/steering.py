@@ -171,8 +171,8 @@ class Steering:
         return out
 
     def advance(self, tokens: torch.Tensor, in_stem: torch.Tensor | None = None) -> None:
-        """Count the chosen `tokens` (one per row; `in_stem`, which `ArmNeighbours` needs, is
-        kept here)."""
+        """Count the chosen `tokens` (one per row). `in_stem` is what `sample_tokens` hands
+        every term (`ArmNeighbours.advance` reads it); steering keeps its own."""
         letters, gc, energy = self._adds()
         rows = torch.arange(len(tokens), device=tokens.device)
         self.letters += letters[rows, tokens]
