@@ -10,8 +10,10 @@ molecules from real ones, per condition"). Steering adds to the logit of every c
 a proportional feedback term, -strength * D * e, for each steered attribute: D is how far the
 molecule drawn so far lies from the target (in letters for GC, in kcal/mol for the free
 energy), e how far the candidate column would move it. Where D is 0 nothing is tilted. The
-targets are those of the training molecule whose posterior gave the latent vector (`generate`'s
-`latent: posterior`), so the steered draws of a bin spread as its real molecules do.
+targets are those of the training molecule that completed the draw's condition (under `generate`'s
+default `latent: posterior` also the one whose posterior gave the latent vector; without
+`complete_conditions` there is none and nothing is steered), so the steered draws of a bin spread
+as its real molecules do.
 
 - GC: D = G - g* L, with L the letters drawn and G their G and C, g* the target's GC.
 - Free energy per nt: an energy of the drawn structure from its stacked pairs (the Watson-Crick
