@@ -2,5 +2,6 @@
 
 `network` holds the CVAE, `tokens` the image columns as its vocabulary, `conditions` the class and
 attribute bins, `data` its training data, `train` the training stage; `posterior`, `sample`,
-`request` and `refine` the steps of generation, and `generate` the stage.
+`request` and `refine` the steps of generation, `traversal` the latent walks, and `generate`
+the stage.
 """

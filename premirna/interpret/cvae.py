@@ -183,7 +183,7 @@ def measure_disentanglement(
 
 
 def read_traversals(path: str | Path) -> pd.DataFrame:
-    """The generate stage's traversal table (`premirna.generator.generate.traverse`): one row per
+    """The generate stage's traversal table (`premirna.generator.traversal.traverse`): one row per
     decoded and refolded molecule, with the latent `dimension` moved, the `value` along it (in SD)
     and the refolded attributes."""
     return read_table(path, ("dimension", "value"))

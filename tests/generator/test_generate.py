@@ -26,13 +26,7 @@ from premirna.generator.conditions import (
     parse_conditions,
     requested_columns,
 )
-from premirna.generator.generate import (
-    GenerateConfig,
-    around_molecules,
-    data_spans,
-    generate,
-    traversal_spans,
-)
+from premirna.generator.generate import GenerateConfig, around_molecules, generate
 from premirna.generator.network import CVAE
 from premirna.generator.posterior import load_cvae, posterior_latents, training_posteriors
 from premirna.generator.request import drawn_attributes, match_request
@@ -47,6 +41,7 @@ from premirna.generator.sample import (
     unspecified_conditions,
 )
 from premirna.generator.tokens import VOCABULARY, ending_tokens, iupac_tokens
+from premirna.generator.traversal import data_spans, traversal_spans
 from premirna.rna.structure import hairpin_loops, pair_table
 
 OUTPUT_NAMES = ("table", "fasta", "npz", "traversals", "traversal_figure")
