@@ -137,6 +137,8 @@ class GenerateConfig(Settings):
     # is not centred on 0, and past its data it extrapolates)
     refine_steps: int = 20  # steps of the repair walk (generator.refine) that changes unpaired
     # nucleotides until the molecule folds as drawn; 0 = keep the decoder's sequences as they are
+    refine_neighbours: bool = True  # a tie between letters that fold equally well goes to the one
+    # whose molecule-order neighbours the training pre-miRNAs make most often; false: a random one
     resample_rounds: int = 10  # rounds of redrawing (new z, new noise) the molecules whose drawn
     # hairpin misses a requested bin; 0 = keep every first draw (see `match_request`)
     detector_gate: float = 0.3  # redraw a pre-miRNA whose drawn image train_cnn's CNN gives a

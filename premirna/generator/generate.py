@@ -18,13 +18,14 @@ turns its drawn image down (`detector_gate`) or attribute matching turns it down
 towards the molecule-order dinucleotides of the training pre-miRNAs in its bins, as a pilot
 measures them (`dinucleotide_matching`; `premirna.generator.dinucleotides`). A decoded sequence
 that ViennaRNA folds differently from its drawing is then repaired by a short walk that changes
-only nucleotides the drawing leaves unpaired (`premirna.generator.refine`, `refine_steps`; the
-decoder's own sequence is kept as `raw_sequence`). `generate` makes N molecules per configured
-condition (z from the prior, or from the posterior of training molecules in the requested bins:
-`latent`), molecules around chosen real ones (their posterior, widened by `around_scale`), and
-latent traversals (every dimension from -3 to +3 SD, or across the training pre-miRNAs' span on it,
-with the others at 0), re-folded so that the interpretation stage can read what each dimension
-changes.
+only nucleotides the drawing leaves unpaired, a tie between letters going to the one whose
+neighbours the training pre-miRNAs make most often (`premirna.generator.refine`, `refine_steps`,
+`refine_neighbours`; the decoder's own sequence is kept as `raw_sequence`). `generate` makes N
+molecules per configured condition (z from the prior, or from the posterior of training molecules
+in the requested bins: `latent`), molecules around chosen real ones (their posterior, widened by
+`around_scale`), and latent traversals (every dimension from -3 to +3 SD, or across the training
+pre-miRNAs' span on it, with the others at 0), re-folded so that the interpretation stage can read
+what each dimension changes.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ from premirna.generator.posterior import (
     training_posteriors,
 )
 from premirna.generator.realism import Acceptance, Gate, acceptances, dinucleotide_tilts
-from premirna.generator.refine import refine_decoded
+from premirna.generator.refine import neighbour_scores, refine_decoded
 from premirna.generator.request import Drawer, match_request
 from premirna.generator.sample import Decoded, decode_latents
 from premirna.generator.steering import source_targets, steering_targets
@@ -156,6 +157,7 @@ class _Context:
     fold: FoldSettings
     processes: int
     targets: pd.DataFrame | None = None  # steering's targets of the training molecules, by id
+    neighbours: np.ndarray | None = None  # the repair walk's tie-break (`neighbour_scores`)
 
 
 def _drawer(
@@ -206,7 +208,8 @@ def _by_condition(
         matched = match_request(draw, condition, n, config.resample_rounds, checkpoint, ctx.fold,
                                 keep[k])
         decoded = refine_decoded(matched.decoded, config.refine_steps,
-                                 offset(config.seed, "condition", k), ctx.fold, ctx.processes)
+                                 offset(config.seed, "condition", k), ctx.fold, ctx.processes,
+                                 ctx.neighbours)
         ids = [f"gen_c{k:02d}_{i:04d}" for i in range(n)]
         frame = _frame(decoded, ids, config.latent, condition.name, matched.conditions,
                        condition, checkpoint)
@@ -241,7 +244,8 @@ def _around(
         seed = offset(config.seed, "around", j)
         decoded = decode_latents(ctx.model, z, rows, config.decoding, seed=seed,
                                  batch_size=config.batch_size)
-        decoded = refine_decoded(decoded, config.refine_steps, seed, ctx.fold, ctx.processes)
+        decoded = refine_decoded(decoded, config.refine_steps, seed, ctx.fold, ctx.processes,
+                                 ctx.neighbours)
         ids = [f"near_{name}_{i:03d}" for i in range(n)]
         out.add(_frame(decoded, ids, "around", f"around {name}", rows, None, checkpoint,
                        source_id=name), decoded, rows, z)
@@ -279,8 +283,10 @@ def generate(
     targets = None
     if config.steering and reference is not None:
         targets = steering_targets(table[table.index.isin(reference["id"])])
+    training = binned_reference(table, checkpoint).query("label == 1")["id"]
+    neighbours = neighbour_scores(table.loc[training, "sequence"])
     ctx = _Context(model, checkpoint, config, np.random.default_rng(config.seed), fold, processes,
-                   targets)
+                   targets, neighbours if config.refine_neighbours else None)
     posterior = (
         training_posteriors(model, checkpoint, reference, image_npz, table)
         if config.latent == "posterior" and reference is not None else None

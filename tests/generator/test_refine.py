@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import RNA
 
-from premirna.generator.refine import refine_hairpins, refine_one
+from premirna.generator.refine import neighbour_scores, refine_hairpins, refine_one
 from premirna.rna.structure import pair_table
 
 # hsa-let-7a-1 and its ViennaRNA MFE structure: already folds as intended.
@@ -52,6 +53,50 @@ def test_seeded_and_independent_of_the_number_of_processes():
     two = refine_hairpins(sequences, intended, steps=15, seed=3, processes=2)
     assert one == two
     assert refine_hairpins(sequences, intended, steps=15, seed=3) == one
+
+
+def test_neighbour_scores_are_log_observed_over_expected_dinucleotides():
+    # "AUGCAUGC": AU 2, UG 2, GC 2, CA 1 in molecule order; every count plus 1 (16 + 7 = 23)
+    scores = neighbour_scores(["AUGCAUGC"])
+    counts = np.ones((4, 4))
+    for pair, n in {"AU": 2, "UG": 2, "GC": 2, "CA": 1}.items():
+        counts["ACGU".index(pair[0]), "ACGU".index(pair[1])] += n
+    p = counts / 23
+    expected = np.log(p / np.outer(p.sum(axis=1), p.sum(axis=0)))
+    np.testing.assert_allclose(scores, expected)
+    assert scores[0, 3] > 0 > scores[1, 2]  # AU made more often than expected, CG less
+
+
+def _favouring(letter: str) -> np.ndarray:
+    """Neighbour scores under which `letter` makes the most usual dinucleotides whatever its
+    neighbours."""
+    table = np.zeros((4, 4))
+    table["ACGU".index(letter), :] += 1
+    table[:, "ACGU".index(letter)] += 1
+    return table
+
+
+def test_ties_go_to_the_letter_with_the_most_usual_neighbours():
+    molecules = [(MOLECULE, INTENDED), (MOLECULE[::-1], INTENDED)]
+
+    def chosen(neighbours: np.ndarray | None) -> list[str]:
+        letters = []
+        for sequence, intended in molecules:
+            for seed in range(12):
+                result = refine_one(sequence, intended, 30, seed, neighbours=neighbours)
+                letters += [b for a, b in zip(sequence, result.sequence, strict=True) if a != b]
+        return letters
+
+    random = chosen(None)
+    for letter in "ACGU":
+        favoured = chosen(_favouring(letter))
+        # a letter is chosen more often where ties go to it than where they go by chance
+        assert favoured.count(letter) / len(favoured) > random.count(letter) / len(random)
+    # and the walk stays seeded through the process pool
+    table = neighbour_scores([LET7A1])
+    assert refine_hairpins([MOLECULE] * 3, [INTENDED] * 3, steps=20, seed=5, processes=2,
+                           neighbours=table) == refine_hairpins(
+        [MOLECULE] * 3, [INTENDED] * 3, steps=20, seed=5, neighbours=table)
 
 
 def test_lengths_must_match():
