@@ -107,7 +107,8 @@ def refine_one(
             trial[position] = str(letter)
             trial_fold = _fold("".join(trial), md)
             trials.append((RNA.bp_distance(trial_fold, intended), str(letter), trial_fold))
-        ties = [t for t in trials if t[0] == min(t[0] for t in trials)]
+        lowest = min(t[0] for t in trials)
+        ties = [t for t in trials if t[0] == lowest]
         best = ties[0]
         if neighbours is not None and len(ties) > 1:
             best = max(ties, key=lambda t: _usual(current, position, t[1], neighbours))
