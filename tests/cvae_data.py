@@ -15,6 +15,7 @@ import pandas as pd
 
 from premirna.core.atomic import save_npz, write_tsv
 from premirna.data.negatives import read_coding
+from premirna.encode.image import N_CODES
 from premirna.encode.render import encode_many
 from premirna.rna.folding import fold_sequences
 from premirna.rna.structure import features
@@ -25,6 +26,12 @@ CODING = (
     REPO / "resources" / "triplet_svm_xue2005" / "8494_hairpins_over_fe_15_bp_18_from_cds.txt.gz"
 )
 SPLITS = ("train", "val", "test")
+
+
+def column_token(top: int, bottom: int, paired: bool = False) -> int:
+    """A decoder token written out by hand from its two nucleotide codes and pairing, as an
+    oracle independent of `premirna.generator.tokens` (which numbers them the same way)."""
+    return (top * N_CODES + bottom) * 2 + int(paired)
 
 
 def human_hairpins(n: int) -> pd.DataFrame:

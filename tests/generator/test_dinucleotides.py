@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from cvae_data import column_token as token
 from cvae_data import trained_stage
 
 from premirna.core.tables import read_folded
@@ -30,10 +31,6 @@ from premirna.generator.sample import Decoding, decode_latents
 from premirna.generator.tokens import VOCABULARY
 
 C, G = NUCLEOTIDES.index("C"), NUCLEOTIDES.index("G")
-
-
-def token(top: int, bottom: int, paired: bool = False) -> int:
-    return (top * N_CODES + bottom) * 2 + int(paired)
 
 
 def cpg_share(sequences: list[str]) -> float:

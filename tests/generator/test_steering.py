@@ -7,10 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from cvae_data import column_token as token
 from cvae_data import trained_stage
 
 from premirna.core.tables import read_folded
-from premirna.encode.image import N_CODES, NT_A, NT_C, NT_G, NT_U
+from premirna.encode.image import NT_A, NT_C, NT_G, NT_U
 from premirna.encode.walk import columns
 from premirna.generator.conditions import make_conditions
 from premirna.generator.config import GenerateConfig
@@ -25,10 +26,6 @@ from premirna.generator.steering import (
     steering_targets,
 )
 from premirna.generator.tokens import VOCABULARY, factors_to_tokens
-
-
-def token(top: int, bottom: int, paired: bool = False) -> int:
-    return (top * N_CODES + bottom) * 2 + int(paired)
 
 
 def gc_share(sequences: list[str]) -> float:
