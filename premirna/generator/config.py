@@ -35,11 +35,13 @@ class CVAETrainConfig(Settings):
     lr_schedule: str = "cosine"  # "cosine" (decay to 0 over the epochs) or "none"
     weight_decay: float = 0.0  # AdamW decoupled weight decay
     beta: float = 1.0  # weight of the KL term after warm-up (beta-VAE, Higgins et al. 2017)
-    kl_anneal_epochs: int = 20  # epochs of linear warm-up of beta from 0 (Bowman et al. 2016)
+    kl_anneal_epochs: int = 20  # epochs of linear warm-up of beta from 0 (Bowman et al. 2016);
+    # they do not compete for the kept epoch (premirna.generator.train)
     free_bits: float = 0.5  # nats per latent dimension not penalised (Kingma et al. 2016); 0 = off
     word_dropout: float = 0.25  # chance a decoder input column is hidden (Bowman et al. 2016)
     grad_clip: float = 5.0  # largest gradient norm; 0 = no clipping
-    patience: int = 0  # stop after this many epochs without a better validation loss; 0 = never
+    patience: int = 0  # stop after this many epochs without a better validation loss (from the
+    # first epoch at the full beta); 0 = never
     attribute_regularisation: dict[str, int] = field(default_factory=dict)  # attribute ->
     # latent dimension it is tied to (AR-VAE, Pati & Lerch 2021); empty = off
     ar_gamma: float = 10.0  # weight of each tied attribute's term (AR-VAE's gamma)

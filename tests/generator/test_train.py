@@ -258,6 +258,47 @@ def test_other_epochs_start_over_and_a_diverging_loss_stops(hairpin_sets, tmp_pa
     assert not model.exists()
 
 
+def test_the_kept_epoch_is_the_best_at_the_full_beta(
+    hairpin_sets, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Epochs of the KL warm-up never become the kept one, even where their validation loss is
+    the lowest (here made so: a dip that the warm-up's smaller KL weight invites); a run that
+    ends inside the warm-up keeps its last epoch; patience counts from the first epoch at the
+    full beta."""
+    train, val = hairpin_sets
+    real_validate = generator_train._validate
+    dips: list[int] = []  # the epochs (1-based calls) whose validation loss is made the lowest
+
+    def dipping(*args, **kwargs) -> dict[str, float]:
+        row = real_validate(*args, **kwargs)
+        dips.append(0)
+        if len(dips) in dipped:
+            row["val"] -= 1000.0
+        return row
+
+    monkeypatch.setattr(generator_train, "_validate", dipping)
+
+    def run(name: str, **settings: object) -> dict:
+        dips.clear()
+        config = CVAETrainConfig.from_dict(tiny_settings(**settings))
+        return fit(train, val, config, tmp_path / name / "model.pt", resume=False)[1]
+
+    dipped = {1}
+    checkpoint = run("after", epochs=4, kl_anneal_epochs=2)
+    history = pd.DataFrame(checkpoint["history"])
+    at_full_beta = history[history["beta"] >= 1.0]
+    assert history.loc[0, "beta"] < 1.0 and history.loc[0, "val"] < at_full_beta["val"].min()
+    assert checkpoint["best_epoch"] == at_full_beta.loc[at_full_beta["val"].idxmin(), "epoch"]
+    assert checkpoint["epoch"] == checkpoint["best_epoch"] >= 2
+
+    checkpoint = run("inside", epochs=2, kl_anneal_epochs=5)
+    assert checkpoint["best_epoch"] == 2  # the last, though epoch 1 dipped
+
+    dipped = {1, 2}
+    checkpoint = run("patience", epochs=5, kl_anneal_epochs=3, patience=1)
+    assert len(checkpoint["history"]) >= 4 and checkpoint["best_epoch"] >= 3
+
+
 def test_train_cvae_stage_writes_outputs(inputs: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "train_cvae"
     result = train_cvae(inputs["train"], inputs["val"], inputs["folded"], out / "model.pt",
