@@ -22,14 +22,14 @@ at the full beta compete for it: an epoch of the warm-up was fitted for a smalle
 its validation KL dips at random. On the default data such a dip (4.1 nats against 5.6-6.3 around
 it) made epoch 19 of 60 the kept one, whose decoder reconstructs validation molecules 1.5 nats
 worse than the later epochs' and, teacher-forced on its own training molecules, predicts 5'G-3'C
-pairs 0.163 of the stem columns where they hold 0.188 (benchmarks/README.md, "The kept epoch of
-train_cvae"). A run that ends inside the warm-up keeps its last epoch. Runs
-are seeded and deterministic on the CPU: every epoch re-seeds its random streams from (seed, epoch),
-and `last.pt` is written atomically after each epoch, so an interrupted run started again with the
-same data and configuration resumes where it stopped and ends with the same weights as an
-uninterrupted one. Checkpoints are plain dicts (weights, optimiser, `model_args`, full config,
-condition bins, encoding version, epoch, best metric, history) read with
-`torch.load(weights_only=True)`.
+pairs as 0.228 of their base pairs where they hold 0.265 (benchmarks/bench_decoder_calibration.py;
+benchmarks/README.md, "The kept epoch of train_cvae"). A run that ends inside the warm-up keeps
+its last epoch. Runs are seeded and deterministic on the CPU: every epoch re-seeds its random
+streams from (seed, epoch), and `last.pt` is written atomically after each epoch, so an
+interrupted run started again with the same data and configuration resumes where it stopped
+and ends with the same weights as an uninterrupted one. Checkpoints are plain dicts (weights,
+optimiser, `model_args`, full config, condition bins, encoding version, epoch, best metric,
+history) read with `torch.load(weights_only=True)`.
 """
 
 from __future__ import annotations
