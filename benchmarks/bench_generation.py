@@ -46,7 +46,8 @@ from premirna.validate.stage import validate
 
 SPLITS = ("train", "val", "test")
 GENERATE_OUTPUTS = ("table", "fasta", "npz", "traversals", "traversal_figure")
-VALIDATE_OUTPUTS = ("molecules", "summary", "targets", "realism", "metrics", "gaps")
+VALIDATE_OUTPUTS = ("molecules", "summary", "targets", "realism", "metrics", "gaps",
+                    "against_real")
 
 
 def read_config() -> dict:
@@ -235,6 +236,10 @@ def main() -> None:
     print("\nfeatures that tell generated molecules from real ones in their bins, q < 0.05 "
           "(premirna.validate.gaps; results/validate/gaps.tsv):")
     print(gaps[gaps["q_value"] < 0.05].round(4).to_string(index=False))
+    against = pd.read_csv(outputs["against_real"], sep="\t")
+    print("\neach judge against real held-out pre-miRNAs, 95 % intervals "
+          "(premirna.validate.against_real; results/validate/against_real.tsv):")
+    print(against.drop(columns=["compared_with"]).round(3).to_string(index=False))
 
     row = {"when": time.strftime("%Y-%m-%d %H:%M"),
            "settings": json.dumps(args.set + args.tag

@@ -3,8 +3,9 @@
 Read from the stages' own tables (nothing is recomputed): the classifier's test metrics for the
 CNN, the feature trees and the fused model (`evaluate_cnn/metrics.tsv`); the generation targets and
 which are met, the features that still give generated molecules away and the independent judge's
-accuracy on real molecules (`validate/targets.tsv`, `validate/gaps.tsv`,
-`validate/judge/accuracy.tsv`); the attribution methods' sanity-check verdicts
+accuracy on real molecules, and each judge's shares against the real molecules' with 95 %
+intervals (`validate/targets.tsv`, `validate/gaps.tsv`, `validate/judge/accuracy.tsv`,
+`validate/against_real.tsv`); the attribution methods' sanity-check verdicts
 (`interpret_cnn/sanity.tsv`); and the strongest links between latent factors and biology
 (`interpret_cvae/summary.tsv`). Written as a TSV (one row per figure quoted), a figure and a
 self-contained HTML page whose tables render in the report (Snakemake's report shows an HTML
@@ -59,9 +60,10 @@ def classifier_table(metrics_tsv: str | Path) -> pd.DataFrame:
 def generation_table(targets_tsv: str | Path) -> pd.DataFrame:
     """The validate targets: metric, target, generated, real, met (the own-CNN row last)."""
     targets = read_table(targets_tsv, ("metric", "target", "generated", "met"),
-                         text=("metric", "target", "meaning"))
+                         text=("metric", "target", "against_real", "meaning"))
     shown = [c for c in ("metric", "target", "generated", "real", "real_new_families",
-                         "shuffled", "random", "met", "meaning") if c in targets]
+                         "shuffled", "random", "met", "against_real", "meaning")
+             if c in targets]
     return targets[shown].copy()
 
 
@@ -84,6 +86,29 @@ def gaps_table(gaps_tsv: str | Path) -> pd.DataFrame:
     shown.insert(2, "generated values", np.where(lead["roc_auc"] > 0.5, "higher", "lower"))
     shown.attrs["compared"] = len(gaps)  # feature comparisons made (none: too few molecules)
     return shown
+
+
+def against_real_table(against_tsv: str | Path) -> pd.DataFrame:
+    """Of validate's judges-against-real table, each judge's rows for all generated molecules
+    and their raw draws, and the conditions whose 95 % interval of the difference excludes 0:
+    the share, its interval, the real molecules' share and the difference with its interval."""
+    table = read_table(against_tsv, ("judge", "set", "share", "real_share", "difference",
+                                     "verdict"), text=("judge", "set", "verdict"))
+    overall = table["set"].isin(["generated", "generated, raw draws"])
+    differs = table["set"].str.startswith("pre-miRNA") & (table["verdict"] != "alike")
+    shown = table[overall | differs].reset_index(drop=True)
+
+    def interval(low: str, high: str) -> list[str]:
+        return [f"{a:.3f} to {b:.3f}" for a, b in zip(shown[low], shown[high], strict=True)]
+
+    return pd.DataFrame({
+        "judge": shown["judge"], "set": shown["set"].str.removeprefix("pre-miRNA, "),
+        "n": shown["n"], "share": shown["share"],
+        "95 % interval": interval("share_low", "share_high"),
+        "real n": shown["real_n"], "real share": shown["real_share"],
+        "difference": shown["difference"],
+        "its 95 % interval": interval("difference_low", "difference_high"),
+        "verdict": shown["verdict"]})
 
 
 def sanity_table(sanity_tsv: str | Path) -> pd.DataFrame:
@@ -135,6 +160,7 @@ def headline(tables: Mapping[str, pd.DataFrame]) -> list[str]:
         elif gaps.attrs.get("compared", 1):
             lines.append(f"No single feature tells generated molecules from real ones in their "
                          f"bins (q < {GAP_Q:g}).")
+    lines += _against_real_lines(tables.get("against_real"))
     judge = tables.get("judge")
     if judge is not None and len(judge):
         row = judge.iloc[0]
@@ -160,6 +186,28 @@ def headline(tables: Mapping[str, pd.DataFrame]) -> list[str]:
             held = part.loc[part["supported"] == "yes", "claim"].tolist()
             lines.append(f"{subject}: {len(held)} of {len(part)} claims supported"
                          + (f" ({' '.join(held)})" if held else "") + ".")
+    return lines
+
+
+def _against_real_lines(table: pd.DataFrame | None) -> list[str]:
+    """One sentence per judge: the generated share against the real one, and the conditions
+    that differ from their real molecules at 95 %."""
+    if table is None or not len(table):
+        return []
+    lines = []
+    for judge, part in table.groupby("judge", sort=False):
+        rows = part.set_index("set")
+        if "generated" not in rows.index:
+            continue
+        row = rows.loc["generated"]
+        conditions = part[~part["set"].isin(["generated", "generated, raw draws"])]
+        named = "; ".join(f"{s} {v}" for s, v in zip(conditions["set"], conditions["verdict"],
+                                                      strict=True)) or "none"
+        lines.append(f"Against real held-out pre-miRNAs, the {judge} calls {row['share']:.3f} of "
+                     f"generated molecules pre-miRNA ({row['95 % interval']}) and "
+                     f"{row['real share']:.3f} of real ones: difference {row['difference']:+.3f} "
+                     f"({row['its 95 % interval']}, {row['verdict']}); conditions that differ "
+                     f"from the real molecules in their bins: {named}.")
     return lines
 
 
@@ -203,6 +251,8 @@ SECTIONS = {
     "classifier": "Classifier: test-split metrics (evaluate_cnn)",
     "generation": "Generation: targets, and whether the generated molecules meet them (validate)",
     "gaps": "What still tells generated molecules from real ones in their bins (validate)",
+    "against_real": "Generated against real held-out pre-miRNAs, per judge, with 95 % intervals "
+                    "(validate)",
     "judge": "The independent judge on real test molecules (validate_judge)",
     "sanity": "Attribution methods: model-randomisation check (interpret_cnn)",
     "latent": "Latent factors most tied to biology (interpret_cvae)",
@@ -215,12 +265,13 @@ def write_summary(
     out_png: str | Path,
     out_findings: str | Path | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """Read the stages' tables named in `inputs` (keys `metrics`, `targets`, `gaps`, `judge`,
-    `sanity`, `latent`, and the findings' inputs of `premirna.report.findings.READERS`; absent
-    ones are left out), write the summary page, its TSV and its figure, and the findings table
-    to `out_findings` when given."""
+    """Read the stages' tables named in `inputs` (keys `metrics`, `targets`, `against_real`,
+    `gaps`, `judge`, `sanity`, `latent`, and the findings' inputs of
+    `premirna.report.findings.READERS`; absent ones are left out), write the summary page, its
+    TSV and its figure, and the findings table to `out_findings` when given."""
     readers = {"classifier": ("metrics", classifier_table),
-               "generation": ("targets", generation_table), "gaps": ("gaps", gaps_table),
+               "generation": ("targets", generation_table),
+               "against_real": ("against_real", against_real_table), "gaps": ("gaps", gaps_table),
                "judge": ("judge", judge_table), "sanity": ("sanity", sanity_table),
                "latent": ("latent", latent_table)}
     tables = {name: reader(inputs[key]) for name, (key, reader) in readers.items()

@@ -21,6 +21,7 @@ from premirna.generator.conditions import assign_bins
 from premirna.rna.folding import DEFAULT_FOLD, FoldSettings
 from premirna.training.checkpoints import read_checkpoint
 from premirna.training.device import use_threads
+from premirna.validate.against_real import against_real, with_verdicts
 from premirna.validate.baselines import make_baselines
 from premirna.validate.figures import plot_examples, plot_metrics, plot_realism
 from premirna.validate.gaps import condition_gaps
@@ -218,8 +219,9 @@ def validate(
     per baseline), `targets` (the generation targets) and the figures `realism` and `metrics`
     (and, if named, `examples`: generated images titled with their scores, and `gaps`: per
     condition, the features that differ most from real pre-miRNAs in its bins,
-    `premirna.validate.gaps`). `fold` is the energy model of the re-folds; `threads` are torch's
-    threads and the folding processes.
+    `premirna.validate.gaps`; and `against_real`: each judge's shares against the real
+    molecules', with 95 % intervals, `premirna.validate.against_real`). `fold` is the energy
+    model of the re-folds; `threads` are torch's threads and the folding processes.
     `judge_model` is the independent judge (`premirna.validate.judge`); with it every molecule
     gets `judge_probability`, and `outputs["judge"]` (if named) its accuracy on the real test
     split; with `judge_set` too (its molecules, `build_judge`'s `out_table`) the second judge,
@@ -236,37 +238,26 @@ def validate(
     reference = positives[positives["split"] == "test"].reset_index(drop=True)
     train_sequences = table.loc[table["split"] == "train", "sequence"].tolist()
 
-    generated = _generated_molecules(generated_tsv, generated_npz)
-    generated["set"] = np.where(generated["set"] == "around", "around", "generated")
-    baselines = make_baselines(real, seed)
-    source = real.set_index("id")
-    for attribute, edges in bins.items():
-        values = source.loc[baselines["source_id"], attribute].to_numpy(dtype=np.float64)
-        baselines[f"want_{attribute}"] = assign_bins(values, edges)
-    columns = ["set", "id", "condition", "sequence", "intended", "decodable",
-               *[f"want_{a}" for a in bins]]
-    repair = [c for c in ("raw_sequence", "refined_nt") if c in generated]
-    draws = [c for c in ("draws", "first_draw_in_bin") if c in generated]
-    molecules = pd.concat([generated[columns + repair + draws],
-                           baselines.assign(decodable=True)[columns]], ignore_index=True)
+    molecules = _molecules(_generated_molecules(generated_tsv, generated_npz), real, bins, seed)
     judge = load_scorer(cnn_model) if cnn_model else None
-    log.info("validate: scoring %d generated and %d baseline molecules", len(generated),
-             len(baselines))
     scored = score_molecules(molecules, train_sequences, judge, bins, fold, threads)
     judges = _independent_judges(judge_model, judge_set, seed, fold)
     for column, independent in judges.items():
         scored[column] = independent(scored["sequence"].tolist(), scored["refolded"].tolist())
-    if len(repair) == 2:
+    if {"raw_sequence", "refined_nt"} <= set(scored.columns):
         scored = score_raw_agreement(scored, fold, threads, judges)
 
     families = judges_families(judge_set) if judges and judge_set else None
     summary = _summary(scored, reference, seed, diversity_sample, list(names), families)
-    targets = new_family_reference(targets_table(summary), scored, families, summary)
+    against = against_real(scored, list(names))
+    targets = with_verdicts(new_family_reference(targets_table(summary), scored, families,
+                                                 summary), against)
 
     _write_judge_accuracy(judges, families, table[table["split"] == "test"], outputs.get("judge"))
-    write_tsv(scored, outputs["molecules"])
-    write_tsv(summary, outputs["summary"])
-    write_tsv(targets, outputs["targets"])
+    for key, frame in (("molecules", scored), ("summary", summary), ("targets", targets),
+                       ("against_real", against)):
+        if outputs.get(key):
+            write_tsv(frame, outputs[key])
     if outputs.get("gaps"):
         write_tsv(condition_gaps(scored, list(names), training=_binned(positives, bins)),
                   outputs["gaps"])
@@ -276,6 +267,28 @@ def validate(
         plot_examples(scored, generated_npz, outputs["examples"])
     _log_targets(targets)
     return targets
+
+
+def _molecules(
+    generated: pd.DataFrame, real: pd.DataFrame, bins: dict[str, list[float]], seed: int
+) -> pd.DataFrame:
+    """The molecules to score: the generated ones (`set` generated or around) and the three
+    baselines made from the `real` held-out pre-miRNAs, each with the bins of its own or its
+    source's attributes (`want_<attribute>`)."""
+    generated["set"] = np.where(generated["set"] == "around", "around", "generated")
+    baselines = make_baselines(real, seed)
+    source = real.set_index("id")
+    for attribute, edges in bins.items():
+        values = source.loc[baselines["source_id"], attribute].to_numpy(dtype=np.float64)
+        baselines[f"want_{attribute}"] = assign_bins(values, edges)
+    columns = ["set", "id", "condition", "sequence", "intended", "decodable",
+               *[f"want_{a}" for a in bins]]
+    extra = [c for c in ("raw_sequence", "refined_nt", "draws", "first_draw_in_bin")
+             if c in generated]
+    log.info("validate: scoring %d generated and %d baseline molecules", len(generated),
+             len(baselines))
+    return pd.concat([generated[columns + extra], baselines.assign(decodable=True)[columns]],
+                     ignore_index=True)
 
 
 def _binned(positives: pd.DataFrame, bins: dict[str, list[float]]) -> pd.DataFrame:
@@ -291,6 +304,8 @@ def _binned(positives: pd.DataFrame, bins: dict[str, list[float]]) -> pd.DataFra
 
 def _log_targets(targets: pd.DataFrame) -> None:
     for row in targets.itertuples(index=False):
-        log.info("%s %s: generated %.3f | real %.3f shuffled %.3f random %.3f | %s", row.metric,
+        log.info("%s %s: generated %.3f | real %.3f shuffled %.3f random %.3f | %s%s", row.metric,
                  row.target, row.generated, row.real, row.shuffled, row.random,
-                 "met" if row.met else "NOT met")
+                 "met" if row.met else "NOT met",
+                 f" | against real: {row.against_real}" if getattr(row, "against_real", "")
+                 else "")

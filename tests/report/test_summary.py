@@ -119,3 +119,38 @@ def test_summary_names_what_still_gives_generated_molecules_away(tmp_path):
     pd.read_csv(paths["gaps"], sep="\t").iloc[:0].to_csv(paths["gaps"], sep="\t", index=False)
     tables = write_summary(paths, tmp_path / "s.html", tmp_path / "s.tsv", tmp_path / "s.png")
     assert not any("tell generated molecules" in line for line in headline(tables))  # none compared
+
+
+def test_summary_sets_each_judge_against_the_real_molecules(tmp_path):
+    """From validate's against_real table: the whole set and its raw draws for each judge, and
+    only the conditions that differ from their real molecules at 95 %."""
+    paths = _tables(tmp_path)
+    paths["against_real"] = tmp_path / "against_real.tsv"
+    rows = [("network judge", "generated", 0.629, 0.603, 0.655, 0.634, -0.005, -0.065, 0.058,
+             "alike"),
+            ("network judge", "generated, raw draws", 0.597, 0.57, 0.623, 0.634, -0.037, -0.097,
+             0.026, "alike"),
+            ("network judge", "pre-miRNA, loop_size=mid", 0.48, 0.385, 0.577, 0.679, -0.199,
+             -0.331, -0.054, "below real"),
+            ("network judge", "pre-miRNA, gc=low", 0.76, 0.668, 0.833, 0.725, 0.035, -0.086,
+             0.153, "alike"),
+            ("network judge", "shuffled", 0.073, 0.048, 0.109, 0.634, -0.561, -0.62, -0.493,
+             "below real"),
+            ("trees judge", "generated", 0.789, 0.766, 0.811, 0.819, -0.03, -0.076, 0.024,
+             "alike")]
+    columns = ["judge", "set", "share", "share_low", "share_high", "real_share", "difference",
+               "difference_low", "difference_high", "verdict"]
+    pd.DataFrame(rows, columns=columns).assign(n=100, real_n=96, called=1).to_csv(
+        paths["against_real"], sep="\t", index=False)
+    tables = write_summary(paths, tmp_path / "s.html", tmp_path / "s.tsv", tmp_path / "s.png")
+    shown = tables["against_real"]
+    assert list(shown["set"]) == ["generated", "generated, raw draws", "loop_size=mid",
+                                  "generated"]
+    assert shown["its 95 % interval"].iloc[2] == "-0.331 to -0.054"
+    lines = [line for line in headline(tables) if line.startswith("Against real")]
+    assert len(lines) == 2
+    assert ("network judge calls 0.629 of generated molecules pre-miRNA (0.603 to 0.655) and "
+            "0.634 of real ones: difference -0.005 (-0.065 to 0.058, alike)" in lines[0])
+    assert lines[0].endswith("in their bins: loop_size=mid below real.")
+    assert lines[1].endswith("in their bins: none.")
+    assert "with 95 % intervals" in (tmp_path / "s.html").read_text()

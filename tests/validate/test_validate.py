@@ -308,7 +308,7 @@ def test_validate_stage_with_baselines(tmp_path, tiny_judge) -> None:
                 "model_args": cnn_config.to_dict()}, cnn)
     outputs = {key: tmp_path / f"validate_{key}" for key in
                ("molecules", "summary", "targets", "realism", "metrics", "examples", "judge",
-                "gaps")}
+                "gaps", "against_real")}
     targets = validate(generated["table"], generated["npz"], paths["folded"], cnn, model,
                          outputs, seed=2, judge_model=tiny_judge["folder"] / "model.pt",
                          judge_set=tiny_judge["judge_set"])
@@ -377,6 +377,16 @@ def test_validate_stage_with_baselines(tmp_path, tiny_judge) -> None:
     # with the training pre-miRNAs' columns: validate compares with the training split too
     assert set(gaps.columns) == {*GAP_COLUMNS, *TRAINING_COLUMNS}
     assert groups.at["real", "n"] < MIN_MOLECULES and gaps.empty
+    # each judge against the real molecules: the same shares as the summary, with intervals
+    against = pd.read_csv(outputs["against_real"], sep="\t").set_index(["judge", "set"])
+    for judge, column in (("network judge", "independent_judge"), ("trees judge", "trees_judge")):
+        row = against.loc[(judge, "generated")]
+        assert row["share"] == pytest.approx(groups.at["generated", column])
+        assert row["real_share"] == pytest.approx(groups.at["real", column])
+        assert row["share_low"] <= row["share"] <= row["share_high"]
+        assert row["difference_low"] <= row["difference"] <= row["difference_high"]
+        high = against.loc[(judge, "pre-miRNA, gc=high")]
+        assert high["real_n"] == groups.at["pre-miRNA, gc=high", "real_in_bin_n"]
 
 
 def test_judge_recall_is_split_by_the_families_the_judges_learnt(tmp_path) -> None:

@@ -319,11 +319,14 @@ def test_the_report_leads_with_a_summary_whose_tables_render(real_report, browse
             break
     assert frames, "the summary page is not shown inside the report"
     summary = frames[0]
-    # classifier, generation, gaps (what still tells generated from real), judge, sanity,
-    # latent, findings
-    assert summary.locator("table").count() == 7
-    assert "What still tells generated molecules" in summary.locator("h2").nth(2).inner_text()
-    claims = summary.locator("table").nth(6).locator("tbody tr")
+    # classifier, generation, against real (each judge's shares with intervals), gaps (what
+    # still tells generated from real), judge, sanity, latent, findings
+    assert summary.locator("table").count() == 8
+    assert "with 95 % intervals" in summary.locator("h2").nth(2).inner_text()
+    judged = summary.locator("table").nth(2).locator("tbody tr").first.locator("td")
+    assert judged.nth(1).inner_text() == "generated"
+    assert "What still tells generated molecules" in summary.locator("h2").nth(3).inner_text()
+    claims = summary.locator("table").nth(7).locator("tbody tr")
     assert claims.count() >= 10  # every region's claim, the unsupported ones included
     assert "The CNN uses" in claims.first.inner_text()
     cells = summary.locator("table").nth(1).locator("tbody tr").first.locator("td")

@@ -13,6 +13,7 @@ rule report_summary:
     input:
         metrics=rules.evaluate_cnn.output.metrics,
         targets=rules.validate.output.targets,
+        against_real=rules.validate.output.against_real,
         gaps=rules.validate.output.gaps,
         judge=rules.validate.output.judge,
         sanity=rules.interpret_cnn.output.sanity,

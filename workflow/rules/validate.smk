@@ -66,6 +66,13 @@ rule validate:
             category="7. validate",
             labels={"table": "targets"},
         ),
+        against_real="results/validate/against_real.tsv",
+        against_real_page=report(
+            "results/validate/against_real.html",
+            caption="../report/validate_against_real.rst",
+            category="7. validate",
+            labels={"table": "generated against real, per judge, with 95 % intervals"},
+        ),
         gaps="results/validate/gaps.tsv",
         gaps_page=report(
             "results/validate/gaps.html",
