@@ -253,7 +253,8 @@ def main() -> None:
     for key in ("latent", "latent_scale", "temperature", "top_p", "guidance",
                 "attribute_guidance", "requested_guidance", "refine_steps", "resample_rounds",
                 "detector_gate", "attribute_matching", "dinucleotide_matching",
-                "matched_dinucleotides", "steering", "steered", "refine_neighbours"):
+                "matched_dinucleotides", "steering", "steered", "refine_neighbours",
+                "stem_pair_matching"):
         row[key] = getattr(used, key)
     for rec in targets.itertuples(index=False):
         row[rec.metric] = round(float(rec.generated), 4)

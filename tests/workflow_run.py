@@ -33,7 +33,8 @@ SMALL_OVERRIDES: dict = {
     "fold": {"chunk_size": 150},
     "train_cnn": {"epochs": 3, "patience": 3},
     "train_cvae": {"epochs": 3},
-    "generate": {"n_per_condition": 8, "n_around": 2, "dinucleotide_matching": 16},
+    "generate": {"n_per_condition": 8, "n_around": 2, "dinucleotide_matching": 16,
+                 "stem_pair_matching": 16},
     "validate": {"judge": {"max_positives": 400, "epochs": 2, "channels": 8}},
     "interpret_cnn": {
         "n_molecules": 8,

@@ -21,6 +21,7 @@ STREAMS: dict[str, int] = {
     "judge_decoys": 21,  # validate: which positives give the judge's pair-shuffle decoys
     "generate_keep": 31,  # generate: attribute matching's keep-or-redraw draws, per condition
     "generate_tilt": 32,  # generate: the latents of dinucleotide matching's pilot
+    "generate_stem": 33,  # generate: the latents of stem-pair matching's pilot
 }
 #: Streams seeded with ``seed + OFFSETS[name] + index``.
 OFFSETS: dict[str, int] = {
@@ -37,6 +38,8 @@ OFFSETS: dict[str, int] = {
 PILOT_ROUND = 1000
 #: generate: the redraw round whose seeds dinucleotide matching's pilot draws take.
 TILT_ROUND = 1001
+#: generate: the redraw round whose seeds stem-pair matching's pilot draws take.
+STEM_ROUND = 1002
 
 
 def stream(seed: int, name: str) -> np.random.Generator:

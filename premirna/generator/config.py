@@ -153,6 +153,9 @@ class GenerateConfig(Settings):
     # of the training pre-miRNAs in its bins (premirna.generator.dinucleotides); 0 = off
     matched_dinucleotides: list[str] = field(default_factory=lambda: ["CG"])  # the ones tilted
     # (5' nucleotide first; "all" for all 16)
+    stem_pair_matching: int = 200  # pilot molecules per pre-miRNA condition whose base pairs, by
+    # kind (G-C, A-U, G-U) and place in the stem, set the tilt of that condition's later draws
+    # towards the training pre-miRNAs' in its bins (premirna.generator.stem_pairs); 0 = off
     steering: float = 0.1  # strength of attribute steering: feedback towards the attribute
     # values of the training molecule behind each draw (premirna.generator.steering); 0 = off
     steered: str = "all"  # steer every steerable attribute ("all") or only those a condition
@@ -171,6 +174,9 @@ class GenerateConfig(Settings):
         if self.steering < 0 or self.steered not in ("requested", "all"):
             raise ValueError("generate.steering: at least 0; generate.steered: 'requested' or "
                              f"'all', not {self.steered!r}")
+        if self.stem_pair_matching < 0:
+            raise ValueError("generate.stem_pair_matching: at least 0, not "
+                             f"{self.stem_pair_matching}")
         if self.traversal_span not in ("prior", "data"):
             raise ValueError("generate.traversal_span: 'prior' or 'data', not "
                              f"{self.traversal_span!r}")

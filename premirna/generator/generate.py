@@ -16,7 +16,9 @@ distribution restricted to the request; the share of first draws that already ma
 turns its drawn image down (`detector_gate`) or attribute matching turns it down at random
 (`attribute_matching`; `premirna.generator.realism`). Each pre-miRNA condition's draws are tilted
 towards the molecule-order dinucleotides of the training pre-miRNAs in its bins, as a pilot
-measures them (`dinucleotide_matching`; `premirna.generator.dinucleotides`). A decoded sequence
+measures them (`dinucleotide_matching`; `premirna.generator.dinucleotides`), and the kinds of
+their base pairs, by place in the stem, towards those pre-miRNAs' (`stem_pair_matching`;
+`premirna.generator.stem_pairs`). A decoded sequence
 that ViennaRNA folds differently from its drawing is then repaired by a short walk that changes
 only nucleotides the drawing leaves unpaired, a tie between letters going to the one whose
 neighbours the training pre-miRNAs make most often (`premirna.generator.refine`, `refine_steps`,
@@ -60,7 +62,13 @@ from premirna.generator.posterior import (
     posterior_latents,
     training_posteriors,
 )
-from premirna.generator.realism import Acceptance, Gate, acceptances, dinucleotide_tilts
+from premirna.generator.realism import (
+    Acceptance,
+    Gate,
+    acceptances,
+    dinucleotide_tilts,
+    stem_tilts,
+)
 from premirna.generator.refine import neighbour_scores, refine_decoded
 from premirna.generator.request import Drawer, match_request
 from premirna.generator.sample import Decoded, decode_latents
@@ -163,10 +171,10 @@ class _Context:
 def _drawer(
     ctx: _Context, k: int, condition: Condition, reference: pd.DataFrame | None,
     posterior: Mapping[str, tuple[np.ndarray, np.ndarray]] | None,
-    tilt: np.ndarray | None = None,
+    tilt: np.ndarray | None = None, stem_tilt: np.ndarray | None = None,
 ) -> Drawer:
     """draw(m, round) for the `k`-th condition: new latents, new noise (`redraw_seed`), the
-    decoder tilted by dinucleotide matching's `tilt`."""
+    decoder tilted by dinucleotide matching's `tilt` and stem-pair matching's `stem_tilt`."""
     config, checkpoint = ctx.config, ctx.checkpoint
 
     def draw(m: int, round_: int) -> tuple[Decoded, np.ndarray, np.ndarray]:
@@ -180,7 +188,8 @@ def _drawer(
                                  seed=redraw_seed(config.seed, round_, k),
                                  batch_size=config.batch_size,
                                  requested=requested_columns(condition, checkpoint), tilt=tilt,
-                                 targets=_targets(ctx, condition, sources))
+                                 targets=_targets(ctx, condition, sources),
+                                 stem_tilt=stem_tilt)
         return decoded, rows, z
 
     return draw
@@ -302,7 +311,13 @@ def generate(
         conditions, [_drawer(pilot, k, c, reference, posterior) for k, c in enumerate(conditions)],
         table, checkpoint, gate, config.detector_gate, config.dinucleotide_matching,
         config.tilted, fold)
-    drawers = [_drawer(ctx, k, c, reference, posterior, tilts[k])
+    # stem-pair matching's pilot is drawn from the dinucleotide-tilted decoder
+    stem = replace(ctx, rng=stream(config.seed, "generate_stem"))
+    stems = stem_tilts(
+        conditions, [_drawer(stem, k, c, reference, posterior, tilts[k])
+                     for k, c in enumerate(conditions)],
+        table, checkpoint, gate, config.detector_gate, config.stem_pair_matching, fold)
+    drawers = [_drawer(ctx, k, c, reference, posterior, tilts[k], stems[k])
                for k, c in enumerate(conditions)]
     keep = acceptances(conditions, drawers, table, checkpoint, gate, config.detector_gate,
                        config.attribute_matching, config.n_per_condition, config.seed, fold)

@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from premirna.core.seeds import PILOT_ROUND, STREAMS, TILT_ROUND
+from premirna.core.seeds import PILOT_ROUND, STEM_ROUND, STREAMS, TILT_ROUND
 from premirna.generator.conditions import Condition, assign_bins
 from premirna.generator.dinucleotides import fit_tilt, tilt_of
 from premirna.generator.request import (
@@ -54,6 +54,7 @@ from premirna.generator.request import (
     in_requested_bins,
 )
 from premirna.generator.sample import Decoded
+from premirna.generator.stem_pairs import KINDS, fit_stem_tilt, stem_profile
 from premirna.rna.folding import DEFAULT_FOLD, FoldSettings
 
 log = logging.getLogger(__name__)
@@ -268,5 +269,42 @@ def dinucleotide_tilts(
         tilt = fit_tilt(real, [decoded.sequences[i] for i in rows], which)
         log.info("%s: dinucleotide tilt from %d pilot molecules, CpG %+.2f, largest |%.2f|",
                  condition.name, len(rows), tilt_of(tilt, "CG"), np.abs(tilt).max())
+        tilts.append(tilt)
+    return tilts
+
+
+def stem_tilts(
+    conditions: Sequence[Condition],
+    drawers: Sequence[Drawer],
+    table: pd.DataFrame,
+    checkpoint: Mapping[str, Any],
+    gate: Gate | None,
+    threshold: float,
+    n: int,
+    fold: FoldSettings = DEFAULT_FOLD,
+) -> list[np.ndarray | None]:
+    """One stem-pair tilt (`premirna.generator.stem_pairs`) per condition (None for a condition
+    that is not of pre-miRNAs, and for all with `n` = 0): `drawers[c](n, STEM_ROUND)` draws the
+    pilot, whose molecules that pass `pilot_keep` are set against the training pre-miRNAs of
+    `table` in the condition's bins, the drawn structures against the folded ones."""
+    tilts: list[np.ndarray | None] = []
+    for condition, drawer in zip(conditions, drawers, strict=True):
+        if n <= 0 or condition.label != 1:
+            tilts.append(None)
+            continue
+        decoded, _, _ = drawer(n, STEM_ROUND)
+        rows = np.flatnonzero(pilot_keep(decoded, condition, checkpoint, gate, threshold, fold))
+        real = real_in_bins(table, condition, checkpoint, ("sequence", "structure"))
+        if not len(rows) or not len(real):
+            log.warning("%s: no pilot molecule passed its bins, length range and gate (or no "
+                        "training pre-miRNA is in the bins); no stem-pair matching",
+                        condition.name)
+            tilts.append(None)
+            continue
+        drawn = stem_profile([decoded.sequences[i] for i in rows],
+                             [decoded.structures[i] for i in rows])
+        tilt = fit_stem_tilt(stem_profile(real["sequence"], real["structure"]), drawn)
+        log.info("%s: stem-pair tilt from %d pilot molecules, %s of pairs 2-4 %+.2f, largest "
+                 "|%.2f|", condition.name, len(rows), KINDS[0], tilt[1, 0], np.abs(tilt).max())
         tilts.append(tilt)
     return tilts

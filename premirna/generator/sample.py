@@ -14,6 +14,7 @@ from premirna.encode.render import encode_many
 from premirna.generator.dinucleotides import ArmNeighbours
 from premirna.generator.network import CVAE
 from premirna.generator.steering import Steering
+from premirna.generator.stem_pairs import StemPairs
 from premirna.generator.tokens import ending_tokens, iupac_tokens, pairing_tokens, tokens_to_factors
 
 
@@ -88,6 +89,21 @@ def _guidance_branches(
     return branches, guidance
 
 
+def _terms(
+    model: CVAE, z: torch.Tensor, tilt: np.ndarray | None, stem_tilt: np.ndarray | None,
+    steer: Steering | None,
+) -> list[ArmNeighbours | StemPairs | Steering]:
+    """The terms `sample_tokens` adds to every column's logits: each has bias() before a column
+    and advance() after it."""
+    vocabulary, rows = model.config.vocabulary, len(z)
+    terms: list[ArmNeighbours | StemPairs | Steering] = []
+    if tilt is not None:
+        terms.append(ArmNeighbours(tilt, vocabulary, rows, z.device))
+    if stem_tilt is not None:
+        terms.append(StemPairs(stem_tilt, vocabulary, rows, z.device))
+    return terms + ([] if steer is None else [steer])
+
+
 @torch.no_grad()
 def sample_tokens(
     model: CVAE,
@@ -102,6 +118,7 @@ def sample_tokens(
     requested: torch.Tensor | None = None,
     tilt: np.ndarray | None = None,
     steer: Steering | None = None,
+    stem_tilt: np.ndarray | None = None,
 ) -> torch.Tensor:
     """Tokens (N x columns) decoded column by column from latents z (N x D) and conditions.
 
@@ -121,8 +138,8 @@ def sample_tokens(
 
     `tilt` (4 x 4, `premirna.generator.dinucleotides.fit_tilt`) adds to each candidate column
     the log-tilt of the molecule-order dinucleotides it would make with the last nucleotide of
-    each arm; `steer` (`premirna.generator.steering.Steering`), attribute steering's feedback.
-    """
+    each arm; `stem_tilt` (`premirna.generator.stem_pairs`) that of each pair's kind at its
+    place in the stem; `steer` (`premirna.generator.steering`), attribute steering's feedback."""
     model.eval()
     state, context = model.start(z, conditions)
     branches, guidance = _guidance_branches(model, z, conditions, guidance, attribute_guidance,
@@ -135,9 +152,7 @@ def sample_tokens(
     has_pair = torch.zeros(len(z), dtype=torch.bool, device=z.device)
     last = model.config.columns - 1
     out = torch.zeros((len(z), model.config.columns), dtype=torch.long, device=z.device)
-    terms = [] if tilt is None else [ArmNeighbours(tilt, model.config.vocabulary, len(z),
-                                                   z.device)]
-    terms += [] if steer is None else [steer]  # bias() before a column, advance() after
+    terms = _terms(model, z, tilt, stem_tilt, steer)
     for column in range(model.config.columns):
         logits, state = model.step(previous, column, state, context)
         if branches:
@@ -218,14 +233,16 @@ def decode_latents(
     requested: np.ndarray | None = None,
     tilt: np.ndarray | None = None,
     targets: Mapping[str, np.ndarray] | None = None,
+    stem_tilt: np.ndarray | None = None,
 ) -> Decoded:
     """Decode latents (N x D) under conditions (N x K) into rendered, decodable hairpins.
 
     Draws use Gumbel noise from `seed`, or the given `noise` (N x columns x vocabulary).
     `requested` (N x K bool, or K for every row) marks the conditions
-    `decoding.requested_guidance` pushes towards. `tilt`: dinucleotide matching's tilt
-    (`sample_tokens`). `targets`: attribute -> one value per row that steering holds the draws
-    to, with strength `decoding.steering` (`premirna.generator.steering`).
+    `decoding.requested_guidance` pushes towards. `tilt`, `stem_tilt`: dinucleotide and
+    stem-pair matching's tilts (`sample_tokens`). `targets`: attribute -> one value per row
+    that steering holds the draws to, with strength `decoding.steering`
+    (`premirna.generator.steering`).
     """
     decoding = decoding or Decoding()
     device = next(model.parameters()).device
@@ -250,7 +267,7 @@ def decode_latents(
                              decoding.steering, model.config.vocabulary, device)
         tokens = sample_tokens(model, zt, ct, decoding.temperature, decoding.top_p, batch_noise,
                                decoding.guidance, decoding.attribute_guidance,
-                               decoding.requested_guidance, wanted, tilt, steer)
+                               decoding.requested_guidance, wanted, tilt, steer, stem_tilt)
         chunks.append(tokens.cpu().numpy())
     tokens = (
         np.concatenate(chunks) if chunks else np.zeros((0, model.config.columns), np.int64)

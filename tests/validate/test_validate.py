@@ -300,7 +300,8 @@ def test_validate_stage_with_baselines(tmp_path, tiny_judge) -> None:
     generated = {name: tmp_path / f"generated_{name}" for name in names}
     generate(model, paths["folded"], [paths[s] for s in ("train", "val", "test")], generated,
              {"n_per_condition": 2, "traversal_steps": 2, "traversal_samples": 1,
-              "detector_gate": 0, "attribute_matching": 0, "dinucleotide_matching": 0})
+              "detector_gate": 0, "attribute_matching": 0, "dinucleotide_matching": 0,
+              "stem_pair_matching": 0})
     torch.manual_seed(0)
     cnn_config = CNNConfig(channels=[4, 4], dense_units=8, pooled_columns=2)
     cnn = tmp_path / "cnn.pt"
