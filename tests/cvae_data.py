@@ -8,6 +8,7 @@ a tiny network that trains in a second.
 from __future__ import annotations
 
 import gzip
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +33,28 @@ def column_token(top: int, bottom: int, paired: bool = False) -> int:
     """A decoder token written out by hand from its two nucleotide codes and pairing, as an
     oracle independent of `premirna.generator.tokens` (which numbers them the same way)."""
     return (top * N_CODES + bottom) * 2 + int(paired)
+
+
+def pilot_drawers(model_path: Path, calls: list) -> tuple[Callable, dict]:
+    """Drawers of the CVAE at `model_path` as `generate` hands them to a pilot: `drawer(label)`
+    draws m molecules of that class from z = 0 with the round as the seed, and records
+    (label, m, round) in `calls`. Also returns the checkpoint without its length range (the tiny
+    CVAE draws molecules shorter than its training range), as a pilot then reads it."""
+    from premirna.generator.conditions import make_conditions
+    from premirna.generator.posterior import load_cvae
+    from premirna.generator.sample import decode_latents
+
+    model, checkpoint = load_cvae(model_path)
+
+    def drawer(label: int):
+        def draw(m: int, round_: int):
+            calls.append((label, m, round_))
+            z = np.zeros((m, model.config.latent_dim), dtype=np.float32)
+            rows = make_conditions(np.full(m, label), None, checkpoint["bins"])
+            return decode_latents(model, z, rows, seed=round_), rows, z
+        return draw
+
+    return drawer, {**checkpoint, "lengths": {}}
 
 
 def human_hairpins(n: int) -> pd.DataFrame:

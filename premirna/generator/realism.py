@@ -237,6 +237,27 @@ def acceptances(
     ]
 
 
+def _pilot(
+    condition: Condition, drawer: Drawer, n: int, round_: int, table: pd.DataFrame,
+    checkpoint: Mapping[str, Any], gate: Gate | None, threshold: float,
+    columns: Sequence[str], fold: FoldSettings, what: str,
+) -> tuple[Decoded, np.ndarray, pd.DataFrame] | None:
+    """A pilot of `n` draws of a pre-miRNA condition (`drawer(n, round_)`): the draws, the rows
+    that pass `pilot_keep`, and `columns` of the training pre-miRNAs of `table` in the
+    condition's bins. None for a condition that is not of pre-miRNAs, with `n` = 0, and (with a
+    warning that names `what`) when no draw passes or no training pre-miRNA is in the bins."""
+    if n <= 0 or condition.label != 1:
+        return None
+    decoded, _, _ = drawer(n, round_)
+    rows = np.flatnonzero(pilot_keep(decoded, condition, checkpoint, gate, threshold, fold))
+    real = real_in_bins(table, condition, checkpoint, columns)
+    if not len(rows) or not len(real):
+        log.warning("%s: no pilot molecule passed its bins, length range and gate (or no "
+                    "training pre-miRNA is in the bins); no %s", condition.name, what)
+        return None
+    return decoded, rows, real
+
+
 def dinucleotide_tilts(
     conditions: Sequence[Condition],
     drawers: Sequence[Drawer],
@@ -254,19 +275,13 @@ def dinucleotide_tilts(
     table) in the condition's bins."""
     tilts: list[np.ndarray | None] = []
     for condition, drawer in zip(conditions, drawers, strict=True):
-        if n <= 0 or condition.label != 1:
+        pilot = _pilot(condition, drawer, n, TILT_ROUND, table, checkpoint, gate, threshold,
+                       ("sequence",), fold, "dinucleotide matching")
+        if pilot is None:
             tilts.append(None)
             continue
-        decoded, _, _ = drawer(n, TILT_ROUND)
-        rows = np.flatnonzero(pilot_keep(decoded, condition, checkpoint, gate, threshold, fold))
-        real = real_in_bins(table, condition, checkpoint, ("sequence",))["sequence"]
-        if not len(rows) or not len(real):
-            log.warning("%s: no pilot molecule passed its bins, length range and gate (or no "
-                        "training pre-miRNA is in the bins); no dinucleotide matching",
-                        condition.name)
-            tilts.append(None)
-            continue
-        tilt = fit_tilt(real, [decoded.sequences[i] for i in rows], which)
+        decoded, rows, real = pilot
+        tilt = fit_tilt(real["sequence"], [decoded.sequences[i] for i in rows], which)
         log.info("%s: dinucleotide tilt from %d pilot molecules, CpG %+.2f, largest |%.2f|",
                  condition.name, len(rows), tilt_of(tilt, "CG"), np.abs(tilt).max())
         tilts.append(tilt)
@@ -289,18 +304,12 @@ def stem_tilts(
     `table` in the condition's bins, the drawn structures against the folded ones."""
     tilts: list[np.ndarray | None] = []
     for condition, drawer in zip(conditions, drawers, strict=True):
-        if n <= 0 or condition.label != 1:
+        pilot = _pilot(condition, drawer, n, STEM_ROUND, table, checkpoint, gate, threshold,
+                       ("sequence", "structure"), fold, "stem-pair matching")
+        if pilot is None:
             tilts.append(None)
             continue
-        decoded, _, _ = drawer(n, STEM_ROUND)
-        rows = np.flatnonzero(pilot_keep(decoded, condition, checkpoint, gate, threshold, fold))
-        real = real_in_bins(table, condition, checkpoint, ("sequence", "structure"))
-        if not len(rows) or not len(real):
-            log.warning("%s: no pilot molecule passed its bins, length range and gate (or no "
-                        "training pre-miRNA is in the bins); no stem-pair matching",
-                        condition.name)
-            tilts.append(None)
-            continue
+        decoded, rows, real = pilot
         drawn = stem_profile([decoded.sequences[i] for i in rows],
                              [decoded.structures[i] for i in rows])
         tilt = fit_stem_tilt(stem_profile(real["sequence"], real["structure"]), drawn)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 from cvae_data import column_token as token
-from cvae_data import trained_stage
+from cvae_data import pilot_drawers, trained_stage
 
 from premirna.core.tables import read_folded
 from premirna.encode.image import N_CODES, NT_A, NT_C, NT_G, NT_U
@@ -114,20 +114,10 @@ def test_a_tilted_decoder_draws_what_the_tilt_asks_for(trained: dict[str, Path])
 
 
 def test_the_pilot_sets_a_tilt_per_pre_mirna_condition(trained: dict[str, Path]) -> None:
-    model, checkpoint = load_cvae(trained["model"])
     table = read_folded(trained["folded"])
     conditions = [Condition("pre-miRNA", 1, {}), Condition("negative", 0, {})]
-    calls = []
-
-    def drawer(label: int):
-        def draw(m: int, round_: int):
-            calls.append((label, m, round_))
-            z = np.zeros((m, model.config.latent_dim), dtype=np.float32)
-            rows = make_conditions(np.full(m, label), None, checkpoint["bins"])
-            return decode_latents(model, z, rows, seed=round_), rows, z
-        return draw
-
-    checkpoint = {**checkpoint, "lengths": {}}
+    calls: list = []
+    drawer, checkpoint = pilot_drawers(trained["model"], calls)
     tilts = dinucleotide_tilts(conditions, [drawer(1), drawer(0)], table, checkpoint, None, 0.0,
                                40, ("CG",))
     assert tilts[1] is None and tilts[0].shape == (4, 4)
